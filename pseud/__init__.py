@@ -1,0 +1,1 @@
+"""pseud: RPC over ZeroMQ with msgpack, cooperative with gevent; native core."""

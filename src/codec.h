@@ -1,0 +1,26 @@
+/* msgpack <-> Python objects (SPEC section 8), exposed as pseud.packer.Packer.
+ * Packing uses msgpack-c's packer; unpacking is a bounded reader of our own
+ * that checks every length against the bytes left before allocating. */
+#ifndef PSEUD_CODEC_H
+#define PSEUD_CODEC_H
+
+#include "module.h"
+#include <msgpack.h>
+
+#define PSEUD_DEFAULT_MAX_DEPTH 128
+
+/* Add the Packer type (and ExtType) to the module; called from module exec. */
+int codec_init_module(PyObject *module, pseud_state *st);
+
+/* Pack `obj` with `packer` (a Packer instance) into `sbuf`, which the
+ * caller has initialised with msgpack_sbuffer_init and owns. Returns 0, or
+ * -1 with an exception set (TypeError for an object msgpack cannot carry,
+ * ValueError for nesting deeper than the packer's max_depth). */
+int codec_pack(PyObject *packer, PyObject *obj, msgpack_sbuffer *sbuf);
+
+/* Decode exactly one msgpack object filling data[0:len]. Returns a new
+ * reference, or NULL with ValueError set for truncated, trailing, garbage
+ * or over-limit input. Never allocates more than O(len) for hostile input. */
+PyObject *codec_unpack(PyObject *packer, const char *data, size_t len);
+
+#endif

@@ -1,0 +1,43 @@
+/* The one place that talks to gevent's hub. Every blocking wait in the
+ * extension goes through here: switch to the hub, never to a peer greenlet. */
+#ifndef PSEUD_GREEN_H
+#define PSEUD_GREEN_H
+
+#include "module.h"
+
+/* Import gevent lazily (import pseud must work before gevent is touched). */
+int green_ensure(pseud_state *st);
+
+/* Current hub (gevent.get_hub()), new reference. */
+PyObject *green_hub(pseud_state *st);
+
+/* hub.loop.run_callback(cb, arg): run cb(arg) from the hub soon. 0 / -1. */
+int green_run_callback(pseud_state *st, PyObject *cb, PyObject *arg);
+
+/* A new gevent Waiter for the current hub (new reference). */
+PyObject *green_waiter(pseud_state *st);
+
+/* waiter.get(): block this greenlet until someone (from the hub) calls
+ * waiter.switch(value); returns value (new ref) or NULL if thrown into. */
+PyObject *green_waiter_get(PyObject *waiter);
+
+/* A started one-shot timer watcher calling cb(arg) after `seconds`;
+ * returns the watcher (new ref; stop it with green_watcher_close). */
+PyObject *green_timer(pseud_state *st, double seconds, PyObject *cb, PyObject *arg);
+
+/* A started io watcher on fd for reading, calling cb() on each readiness. */
+PyObject *green_io_read(pseud_state *st, int fd, PyObject *cb);
+
+/* Stop and close a watcher; NULL is allowed. Never raises. */
+void green_watcher_close(PyObject *watcher);
+
+/* Start a raw greenlet running func(*args) from the hub soon (gevent.spawn_raw). */
+int green_spawn(pseud_state *st, PyObject *func, PyObject *args);
+
+/* Create a gevent.Timeout instance (not started) for `seconds` (new ref). */
+PyObject *green_timeout_exc(pseud_state *st, double seconds);
+
+/* Monotonic clock in seconds. */
+double green_now(void);
+
+#endif

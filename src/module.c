@@ -1,0 +1,182 @@
+/* pseud._pseud: module init (multi-phase, module state), exceptions, the
+ * shared libzmq context and the logger. */
+#include "module.h"
+#include "codec.h"
+#include "registry.h"
+#include "future.h"
+#include "proxy.h"
+#include "rpc.h"
+
+#include <stdarg.h>
+#include <zmq.h>
+
+pseud_state *
+pseud_state_from_type(PyTypeObject *tp)
+{
+    PyObject *module = PyType_GetModuleByDef(tp, &pseud_module_def);
+    if (module == NULL)
+        return NULL;
+    return (pseud_state *)PyModule_GetState(module);
+}
+
+void
+pseud_log(pseud_state *st, const char *level, const char *fmt, ...)
+{
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    va_list vargs;
+    va_start(vargs, fmt);
+    PyObject *msg = PyUnicode_FromFormatV(fmt, vargs);
+    va_end(vargs);
+    if (msg != NULL && st->logger != NULL) {
+        PyObject *res = PyObject_CallMethod(st->logger, level, "O", msg);
+        Py_XDECREF(res);
+    }
+    Py_XDECREF(msg);
+    PyErr_Clear();
+    PyErr_Restore(et, ev, tb);
+}
+
+static int
+add_exception(PyObject *module, PyObject **slot, const char *qualname, const char *name)
+{
+    *slot = PyErr_NewException(qualname, NULL, NULL);
+    if (*slot == NULL)
+        return -1;
+    return PyModule_AddObjectRef(module, name, *slot);
+}
+
+static int
+pseud_exec(PyObject *module)
+{
+    pseud_state *st = PyModule_GetState(module);
+
+    if (add_exception(module, &st->ServiceNotFoundError,
+                      "pseud.interfaces.ServiceNotFoundError", "ServiceNotFoundError") < 0
+        || add_exception(module, &st->TimeoutError,
+                         "pseud.interfaces.TimeoutError", "TimeoutError") < 0
+        || add_exception(module, &st->UnauthorizedError,
+                         "pseud.interfaces.UnauthorizedError", "UnauthorizedError") < 0)
+        return -1;
+
+    PyObject *logging = PyImport_ImportModule("logging");
+    if (logging == NULL)
+        return -1;
+    st->logger = PyObject_CallMethod(logging, "getLogger", "s", "pseud");
+    Py_DECREF(logging);
+    if (st->logger == NULL)
+        return -1;
+
+    st->zmq_ctx = zmq_ctx_new();
+    if (st->zmq_ctx == NULL) {
+        PyErr_SetString(PyExc_OSError, "pseud: zmq_ctx_new failed");
+        return -1;
+    }
+
+    if (future_init_module(module, st) < 0
+        || codec_init_module(module, st) < 0
+        || registry_init_module(module, st) < 0
+        || proxy_init_module(module, st) < 0
+        || rpc_init_module(module, st) < 0)
+        return -1;
+
+    int major, minor, patch;
+    zmq_version(&major, &minor, &patch);
+    PyObject *version = Py_BuildValue("(iii)", major, minor, patch);
+    if (version == NULL)
+        return -1;
+    int rc = PyModule_AddObjectRef(module, "zmq_version", version);
+    Py_DECREF(version);
+    return rc;
+}
+
+static int
+pseud_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    pseud_state *st = PyModule_GetState(module);
+    if (st == NULL)
+        return 0;
+    Py_VISIT(st->Future_Type);
+    Py_VISIT(st->Registry_Type);
+    Py_VISIT(st->RPCCallable_Type);
+    Py_VISIT(st->Packer_Type);
+    Py_VISIT(st->Proxy_Type);
+    Py_VISIT(st->RPC_Type);
+    Py_VISIT(st->ServiceNotFoundError);
+    Py_VISIT(st->TimeoutError);
+    Py_VISIT(st->UnauthorizedError);
+    Py_VISIT(st->ExtType);
+    Py_VISIT(st->global_registry);
+    Py_VISIT(st->default_packer);
+    Py_VISIT(st->predicates);
+    Py_VISIT(st->logger);
+    Py_VISIT(st->gevent_get_hub);
+    Py_VISIT(st->gevent_Waiter);
+    Py_VISIT(st->gevent_Timeout);
+    Py_VISIT(st->gevent_spawn);
+    Py_VISIT(st->gevent_getcurrent);
+    return 0;
+}
+
+static int
+pseud_clear(PyObject *module)
+{
+    pseud_state *st = PyModule_GetState(module);
+    if (st == NULL)
+        return 0;
+    Py_CLEAR(st->Future_Type);
+    Py_CLEAR(st->Registry_Type);
+    Py_CLEAR(st->RPCCallable_Type);
+    Py_CLEAR(st->Packer_Type);
+    Py_CLEAR(st->Proxy_Type);
+    Py_CLEAR(st->RPC_Type);
+    Py_CLEAR(st->ServiceNotFoundError);
+    Py_CLEAR(st->TimeoutError);
+    Py_CLEAR(st->UnauthorizedError);
+    Py_CLEAR(st->ExtType);
+    Py_CLEAR(st->global_registry);
+    Py_CLEAR(st->default_packer);
+    Py_CLEAR(st->predicates);
+    Py_CLEAR(st->logger);
+    Py_CLEAR(st->gevent_get_hub);
+    Py_CLEAR(st->gevent_Waiter);
+    Py_CLEAR(st->gevent_Timeout);
+    Py_CLEAR(st->gevent_spawn);
+    Py_CLEAR(st->gevent_getcurrent);
+    return 0;
+}
+
+static void
+pseud_free(void *module)
+{
+    pseud_state *st = PyModule_GetState((PyObject *)module);
+    pseud_clear((PyObject *)module);
+    if (st != NULL && st->zmq_ctx != NULL) {
+        /* sockets still open would make zmq_ctx_term block: shutdown first */
+        zmq_ctx_shutdown(st->zmq_ctx);
+        zmq_ctx_term(st->zmq_ctx);
+        st->zmq_ctx = NULL;
+    }
+}
+
+static PyModuleDef_Slot pseud_slots[] = {
+    {Py_mod_exec, pseud_exec},
+    {0, NULL},
+};
+
+PyModuleDef pseud_module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "pseud._pseud",
+    .m_doc = "Native core of pseud: ZeroMQ RPC with msgpack, cooperative with gevent.",
+    .m_size = sizeof(pseud_state),
+    .m_slots = pseud_slots,
+    .m_traverse = pseud_traverse,
+    .m_clear = pseud_clear,
+    .m_free = pseud_free,
+};
+
+PyMODINIT_FUNC
+PyInit__pseud(void)
+{
+    return PyModuleDef_Init(&pseud_module_def);
+}

@@ -1,0 +1,57 @@
+/* Shared declarations of the pseud._pseud extension: the module state that
+ * every component reaches through its objects' types (PEP 489/573). */
+#ifndef PSEUD_MODULE_H
+#define PSEUD_MODULE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+typedef struct {
+    /* heap types, created in module exec */
+    PyTypeObject *Future_Type;
+    PyTypeObject *Registry_Type;
+    PyTypeObject *RPCCallable_Type;
+    PyTypeObject *Packer_Type;
+    PyTypeObject *Proxy_Type;
+    PyTypeObject *RPC_Type;
+
+    /* exceptions (pseud.interfaces re-exports them) */
+    PyObject *ServiceNotFoundError;
+    PyObject *TimeoutError;
+    PyObject *UnauthorizedError;
+
+    PyObject *ExtType;          /* namedtuple('ExtType', 'code data') */
+    PyObject *global_registry;  /* the process-wide Registry */
+    PyObject *default_packer;   /* Packer() used when no translation_table */
+    PyObject *predicates;       /* dict name -> predicate class */
+    PyObject *logger;           /* logging.getLogger('pseud') */
+
+    /* gevent, bound lazily by green.c on first use */
+    PyObject *gevent_get_hub;   /* gevent.get_hub */
+    PyObject *gevent_Waiter;    /* gevent._waiter.Waiter */
+    PyObject *gevent_Timeout;   /* gevent.Timeout */
+    PyObject *gevent_spawn;     /* gevent.spawn_raw */
+    PyObject *gevent_getcurrent;/* greenlet.getcurrent */
+
+    /* the libzmq context shared by every RPC of the process */
+    void *zmq_ctx;
+} pseud_state;
+
+extern PyModuleDef pseud_module_def;
+
+/* State of the module that defined `tp` (or a base of it). Never NULL for
+ * the extension's own types; sets an exception and returns NULL otherwise. */
+pseud_state *pseud_state_from_type(PyTypeObject *tp);
+
+static inline pseud_state *
+pseud_state_of(PyObject *obj)
+{
+    return pseud_state_from_type(Py_TYPE(obj));
+}
+
+/* Log `msg % args` on the 'pseud' logger at `level` ("warning", "error",
+ * "debug", "exception"). Never raises: a failure to log is swallowed, so
+ * it is safe on the paths that handle hostile input. */
+void pseud_log(pseud_state *st, const char *level, const char *fmt, ...);
+
+#endif
