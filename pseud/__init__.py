@@ -1,1 +1,11 @@
-"""pseud: RPC over ZeroMQ with msgpack, cooperative with gevent; native core."""
+"""pseud: RPC over ZeroMQ with msgpack, cooperative with gevent.
+
+A native (C) rebuild of the pure-Python pseud, speaking the same wire
+protocol v1. ``import pseud`` needs gevent only when a call is made.
+"""
+from . import auth, heartbeat, predicate  # noqa: F401  (register built-in plugins)
+from .client import Client
+from .server import Server
+
+__all__ = ['Client', 'Server']
+__version__ = '0.1.0'

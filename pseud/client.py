@@ -1,0 +1,15 @@
+"""pseud.Client: the RPC peer that usually connects."""
+from .common import BaseRPC
+
+
+class Client(BaseRPC):
+    """An RPC peer calling the server whose routing id is ``peer_routing_id``.
+
+    ``Client('remote').connect(endpoint)``; then ``client.name(*args)``
+    returns a future (``.get()`` waits for the result).
+    """
+
+    _is_server = False
+
+    def __init__(self, peer_routing_id=None, **options):
+        super().__init__(peer_routing_id=peer_routing_id, **options)

@@ -1,0 +1,106 @@
+"""What Server and Client share: option handling around the native RPC core.
+
+Everything per call (proxies, framing, packing, futures, deadlines, dispatch)
+is in the C type ``pseud._pseud.RPC``; this module only turns the upstream
+constructor options into that core's arguments, once per instance.
+"""
+import functools
+
+from . import _pseud
+from .packer import Packer
+from .utils import (auth_backends, create_local_registry, heartbeat_backends,
+                    register_rpc)
+
+AttributeWrapper = _pseud.AttributeWrapper
+format_remote_traceback = _pseud.format_remote_traceback
+
+_NOT_GIVEN = object()
+
+
+def _identity(value, what):
+    """str or bytes -> bytes; None stays None."""
+    if value is None or isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode('utf-8')
+    raise TypeError('pseud: %s must be str or bytes, not %s'
+                    % (what, type(value).__name__))
+
+
+def _key(value, what):
+    """Z85 CURVE keys may be given as str or bytes; kept as bytes."""
+    return _identity(value, what)
+
+
+def _plugin(table, kind, name, rpc):
+    try:
+        cls = table[name]
+    except (KeyError, TypeError):
+        raise ValueError('pseud: unknown %s %r; known: %s'
+                         % (kind, name, ', '.join(sorted(table)))) from None
+    return cls(rpc)
+
+
+class BaseRPC(_pseud.RPC):
+    """Common constructor of Server and Client (SPEC section 2)."""
+
+    _is_server = False
+
+    def __init__(self, user_id=None, routing_id=_NOT_GIVEN,
+                 peer_routing_id=None, context=None, io_loop=None,
+                 security_plugin='noop_auth_backend', public_key=None,
+                 secret_key=None, peer_public_key=None, timeout=5,
+                 password=None, heartbeat_plugin='noop_heartbeat_backend',
+                 proxy_to=None, registry=None, translation_table=None,
+                 max_message_size=64 * 1024 * 1024, loop=None):
+        if routing_id is not _NOT_GIVEN:
+            raise TypeError(
+                "pseud: routing_id is not an option: a Server's routing id is "
+                "its user_id, a Client's is chosen by ZeroMQ")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise TypeError('pseud: timeout must be a number of seconds, not %r'
+                            % (timeout,))
+        if timeout <= 0:
+            raise ValueError('pseud: timeout must be positive, not %r' % (timeout,))
+        if registry is None:
+            registry = create_local_registry(
+                _identity(user_id, 'user_id') or b'')
+        # accepted for compatibility with upstream; the gevent hub is the loop
+        self.context = context
+        self.io_loop = io_loop
+        self.loop = loop
+        self.routing_id = user_id if self._is_server else None
+        self.security_plugin = security_plugin
+        self.heartbeat_plugin = heartbeat_plugin
+        self.public_key = _key(public_key, 'public_key')
+        self.secret_key = _key(secret_key, 'secret_key')
+        self.peer_public_key = _key(peer_public_key, 'peer_public_key')
+        self.password = password
+        self.translation_table = translation_table
+        packer = Packer(translation_table) if translation_table else None
+        # plugins are adapters of the RPC: they may read the options above
+        auth = _plugin(auth_backends, 'security_plugin', security_plugin, self)
+        heartbeat = _plugin(heartbeat_backends, 'heartbeat_plugin',
+                            heartbeat_plugin, self)
+        super().__init__(
+            user_id=user_id, peer_routing_id=peer_routing_id,
+            is_server=self._is_server, timeout=float(timeout),
+            registry=registry, packer=packer, proxy_to=proxy_to,
+            auth_backend=auth, heartbeat_backend=heartbeat,
+            max_message_size=max_message_size)
+
+    @property
+    def register_rpc(self):
+        """register_rpc bound to this instance's own registry."""
+        return functools.partial(register_rpc, registry=self.registry)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    def __repr__(self):
+        return '<%s %r>' % (type(self).__name__,
+                            self.user_id if self._is_server
+                            else self.peer_routing_id)

@@ -1,0 +1,93 @@
+/* Wire protocol v1: receive a multipart message and check its shape. */
+#include "wire.h"
+
+#include <errno.h>
+#include <string.h>
+
+static int
+more(zmq_msg_t *msg)
+{
+    return zmq_msg_more(msg);
+}
+
+int
+wire_recv(void *socket, pseud_frames *m)
+{
+    m->nframes = 0;
+    m->problem = NULL;
+    m->user_id = NULL;
+    if (zmq_msg_init(&m->frames[0]) != 0)
+        return WIRE_ERROR;
+    if (zmq_msg_recv(&m->frames[0], socket, ZMQ_DONTWAIT) < 0) {
+        int err = zmq_errno();
+        zmq_msg_close(&m->frames[0]);
+        errno = err;
+        return err == EAGAIN ? WIRE_AGAIN : WIRE_ERROR;
+    }
+    m->nframes = 1;
+    int total = 1;
+    int has_more = more(&m->frames[0]);
+    /* the rest of a multipart message is already here: libzmq delivers it whole */
+    while (has_more) {
+        zmq_msg_t *slot;
+        zmq_msg_t extra;
+        if (m->nframes < WIRE_FRAMES)
+            slot = &m->frames[m->nframes];
+        else
+            slot = &extra;
+        if (zmq_msg_init(slot) != 0)
+            return WIRE_ERROR;
+        if (zmq_msg_recv(slot, socket, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(slot);
+            m->problem = "truncated multipart message";
+            return WIRE_BAD;
+        }
+        has_more = more(slot);
+        total++;
+        if (slot == &extra)
+            zmq_msg_close(&extra);
+        else
+            m->nframes++;
+    }
+    if (total == 2 && zmq_msg_size(&m->frames[1]) == 0)
+        return WIRE_PROBE;
+    if (total != WIRE_FRAMES) {
+        m->problem = "wrong number of frames (want 6: routing id, '', version, uuid, type, body)";
+        return WIRE_BAD;
+    }
+    zmq_msg_t *f = m->frames;
+    if (zmq_msg_size(&f[1]) != 0) {
+        m->problem = "second frame is not the empty delimiter";
+        return WIRE_BAD;
+    }
+    if (zmq_msg_size(&f[2]) != PSEUD_VERSION_LEN
+        || memcmp(zmq_msg_data(&f[2]), PSEUD_VERSION, PSEUD_VERSION_LEN) != 0) {
+        m->problem = "unsupported protocol version (want v1)";
+        return WIRE_BAD;
+    }
+    if (zmq_msg_size(&f[3]) > WIRE_MAX_UUID) {
+        m->problem = "message id longer than 64 bytes";
+        return WIRE_BAD;
+    }
+    if (zmq_msg_size(&f[4]) != 1) {
+        m->problem = "message type frame is not one byte";
+        return WIRE_BAD;
+    }
+    m->routing = zmq_msg_data(&f[0]);
+    m->routing_len = zmq_msg_size(&f[0]);
+    m->uuid = zmq_msg_data(&f[3]);
+    m->uuid_len = zmq_msg_size(&f[3]);
+    m->type = *(const char *)zmq_msg_data(&f[4]);
+    m->body = zmq_msg_data(&f[5]);
+    m->body_len = zmq_msg_size(&f[5]);
+    m->user_id = zmq_msg_gets(&f[5], "User-Id");
+    return WIRE_OK;
+}
+
+void
+wire_release(pseud_frames *m)
+{
+    for (int i = 0; i < m->nframes; i++)
+        zmq_msg_close(&m->frames[i]);
+    m->nframes = 0;
+}

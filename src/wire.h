@@ -1,0 +1,48 @@
+/* Wire protocol v1 (SPEC section 8): receive and check one multipart
+ * message. No Python objects here: the frames stay libzmq's until released. */
+#ifndef PSEUD_WIRE_H
+#define PSEUD_WIRE_H
+
+#include <stddef.h>
+#include <zmq.h>
+
+#define PSEUD_VERSION "v1"
+#define PSEUD_VERSION_LEN 2
+#define PSEUD_OK "\x01"
+#define PSEUD_HELLO "\x02"
+#define PSEUD_WORK "\x03"
+#define PSEUD_AUTHENTICATED "\x04"
+#define PSEUD_HEARTBEAT "\x06"
+#define PSEUD_ERROR "\x10"
+#define PSEUD_UNAUTHORIZED "\x11"
+
+#define WIRE_FRAMES 6          /* routing id, '', version, uuid, type, body */
+#define WIRE_MAX_UUID 64
+
+enum {
+    WIRE_OK = 0,       /* a well-formed message: the fields below are set */
+    WIRE_PROBE = 1,    /* [routing id, ''] sent by upstream clients on connect */
+    WIRE_BAD = 2,      /* malformed: `problem` says why; release it and go on */
+    WIRE_AGAIN = 3,    /* nothing to read now */
+    WIRE_ERROR = 4,    /* the socket failed: zmq_errno() says why */
+};
+
+typedef struct {
+    zmq_msg_t frames[WIRE_FRAMES];
+    int nframes;               /* frames held (to release) */
+    const char *routing;  size_t routing_len;
+    const char *uuid;     size_t uuid_len;
+    char type;
+    const char *body;     size_t body_len;
+    const char *user_id;       /* ZAP User-Id of the message, or NULL */
+    const char *problem;       /* static text when WIRE_BAD */
+} pseud_frames;
+
+/* Receive one whole message without blocking. Frames past the sixth are
+ * read and discarded. Unless WIRE_AGAIN/WIRE_ERROR is returned before any
+ * frame, call wire_release afterwards. */
+int wire_recv(void *socket, pseud_frames *m);
+
+void wire_release(pseud_frames *m);
+
+#endif
