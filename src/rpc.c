@@ -1493,7 +1493,7 @@ rpc_init(PyObject *op, PyObject *args, PyObject *kwds)
     static char *kwlist[] = {"user_id", "peer_routing_id", "is_server", "timeout",
                              "registry", "packer", "proxy_to", "auth_backend",
                              "heartbeat_backend", "max_message_size", NULL};
-    PyObject *user_id = Py_None, *peer = Py_None, *registry, *packer = Py_None;
+    PyObject *user_id = Py_None, *peer = Py_None, *registry = Py_None, *packer = Py_None;
     PyObject *proxy_to = Py_None, *auth = Py_None, *hb = Py_None;
     int is_server = 0;
     double timeout = 5.0;

@@ -1,0 +1,88 @@
+# Sourced by demo.sh and test.sh: makes sure the system packages, the
+# virtual environment and a build of the extension exist.
+#   pseud_setup [plain|asan]   -> sets PSEUD_PY (python) and PSEUD_LIB (import path)
+set -euo pipefail
+
+PSEUD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PSEUD_VENV=${PSEUD_VENV:-$PSEUD_ROOT/.venv}
+
+_have_pkg() { pkg-config --exists "$@" 2>/dev/null; }
+
+_python_ok() {
+    python3 - <<'PY' 2>/dev/null
+import ensurepip, sysconfig, os, sys
+sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')) else 1)
+PY
+}
+
+pseud_system_packages() {
+    local missing=()
+    command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+    command -v cc >/dev/null 2>&1 || missing+=(gcc)
+    command -v python3 >/dev/null 2>&1 || missing+=(python3)
+    if command -v pkg-config >/dev/null 2>&1; then
+        _have_pkg libzmq || missing+=(libzmq3-dev)
+        _have_pkg msgpack-c || _have_pkg msgpack || missing+=(MSGPACK)
+    else
+        missing+=(libzmq3-dev MSGPACK)
+    fi
+    if command -v python3 >/dev/null 2>&1 && ! _python_ok; then
+        missing+=(python3-dev python3-venv)
+    fi
+    [ ${#missing[@]} -eq 0 ] && return 0
+
+    if [ "$(id -u)" != 0 ]; then
+        echo "pseud: missing system packages: ${missing[*]/MSGPACK/libmsgpack-dev}" >&2
+        echo "pseud: run as root, or: sudo apt-get install ${missing[*]/MSGPACK/libmsgpack-dev}" >&2
+        exit 1
+    fi
+    echo "== installing system packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    local pkgs=()
+    for p in "${missing[@]}"; do
+        if [ "$p" = MSGPACK ]; then
+            # msgpack-c 6 is libmsgpack-c-dev (Debian 13), msgpack-c 4 libmsgpack-dev (Debian 12)
+            if apt-cache show libmsgpack-c-dev >/dev/null 2>&1; then p=libmsgpack-c-dev; else p=libmsgpack-dev; fi
+        fi
+        pkgs+=("$p")
+    done
+    apt-get install -y -qq "${pkgs[@]}" >/dev/null
+}
+
+pseud_venv() {
+    if [ ! -x "$PSEUD_VENV/bin/python" ]; then
+        echo "== creating $PSEUD_VENV"
+        python3 -m venv "$PSEUD_VENV"
+    fi
+    local stamp="$PSEUD_VENV/.pseud-deps"
+    local want
+    want=$(cat "$PSEUD_ROOT/requirements-dev.txt")
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        echo "== installing Python packages into $PSEUD_VENV"
+        "$PSEUD_VENV/bin/python" -m pip install -q --disable-pip-version-check \
+            -r "$PSEUD_ROOT/requirements-dev.txt"
+        printf '%s' "$want" > "$stamp"
+    fi
+}
+
+# Build the package (Python files and the extension) into build/<variant>/lib.
+pseud_build() {
+    local variant=${1:-plain}
+    local base="$PSEUD_ROOT/build/$variant"
+    local sanitize=
+    [ "$variant" = asan ] && sanitize=address
+    (cd "$PSEUD_ROOT" && PSEUD_SANITIZE=$sanitize PSEUD_WERROR=${CI:+1} \
+        "$PSEUD_VENV/bin/python" setup.py -q build --build-base "$base" \
+        --build-lib "$base/lib" >"$base.log" 2>&1) || { cat "$base.log" >&2; exit 1; }
+    grep -E "warning:|error:" "$base.log" >&2 || true
+    PSEUD_LIB="$base/lib"
+    PSEUD_PY="$PSEUD_VENV/bin/python"
+}
+
+pseud_setup() {
+    pseud_system_packages
+    pseud_venv
+    mkdir -p "$PSEUD_ROOT/build"
+    pseud_build "${1:-plain}"
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Run the test suite: installs what is missing, builds, runs pytest.
+#   bash scripts/test.sh            normal build
+#   bash scripts/test.sh --asan     the extension built with AddressSanitizer
+#   extra arguments go to pytest (e.g. -k codec)
+source "$(dirname "$0")/setup-env.sh"
+variant=plain
+if [ "${1:-}" = --asan ]; then variant=asan; shift; fi
+pseud_setup "$variant"
+cd "$PSEUD_ROOT"
+export PYTHONPATH="$PSEUD_LIB"
+if [ "$variant" = asan ]; then
+    # ASan must be loaded first; CPython's own allocations go through malloc
+    # so that they are checked too. Leak checks are off: the interpreter
+    # keeps much alive at exit on purpose.
+    export LD_PRELOAD="$(gcc -print-file-name=libasan.so)"
+    export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:strict_string_checks=1"
+    export PYTHONMALLOC=malloc
+fi
+echo "== pytest ($variant)"
+exec "$PSEUD_VENV/bin/pytest" -p no:cacheprovider "$@"

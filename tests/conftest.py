@@ -1,0 +1,66 @@
+"""Shared fixtures: servers and clients on free loopback ports (or unique
+inproc names), always stopped in finalizers."""
+import itertools
+import os
+import uuid
+
+import pytest
+
+import pseud
+
+_counter = itertools.count()
+
+
+def unique(prefix='x'):
+    """A name no other test uses (for registry entries, inproc endpoints)."""
+    return '%s_%d_%s' % (prefix, next(_counter), uuid.uuid4().hex[:8])
+
+
+@pytest.fixture
+def make_server(request):
+    """make_server(user_id='srv', endpoint='tcp://127.0.0.1:*', **options)
+    -> (server, endpoint), started, stopped at teardown."""
+    made = []
+
+    def factory(user_id=None, endpoint='tcp://127.0.0.1:*', start=True, **options):
+        server = pseud.Server(user_id or unique('srv'), **options)
+        made.append(server)
+        bound = server.bind(endpoint)
+        if start:
+            server.start()
+        return server, bound
+
+    yield factory
+    for server in made:
+        server.stop()
+
+
+@pytest.fixture
+def make_client(request):
+    """make_client(peer, endpoint, **options) -> connected client, stopped at teardown."""
+    made = []
+
+    def factory(peer, endpoint=None, **options):
+        client = pseud.Client(peer, **options)
+        made.append(client)
+        if endpoint is not None:
+            client.connect(endpoint)
+        return client
+
+    yield factory
+    for client in made:
+        client.stop()
+
+
+@pytest.fixture
+def pair(make_server, make_client):
+    """A started server and a client connected to it over tcp loopback."""
+    server, endpoint = make_server()
+    client = make_client(server.user_id, endpoint)
+    return server, client
+
+
+def pytest_configure(config):
+    # every test that touches the network has a hard timeout (pytest-timeout)
+    config.addinivalue_line('markers', 'slow: takes more than a second')
+    os.environ.setdefault('PSEUD_TESTING', '1')
