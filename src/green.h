@@ -5,6 +5,22 @@
 
 #include "module.h"
 
+/* Mark every C function that can be on a greenlet's stack while that
+ * greenlet switches (it blocks in the hub, or runs hub callbacks that
+ * switch): greenlet saves stacks with memcpy, and under AddressSanitizer
+ * the redzones around address-taken locals of such frames make that copy
+ * abort (stack-buffer-underflow). Without ASan this expands to nothing. */
+#if defined(__has_feature)
+#  if __has_feature(address_sanitizer)
+#    define PSEUD_GREEN_ASAN 1
+#  endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(PSEUD_GREEN_ASAN)
+#  define GREEN_SWITCHES __attribute__((no_sanitize_address, noinline))
+#else
+#  define GREEN_SWITCHES
+#endif
+
 /* Import gevent lazily (import pseud must work before gevent is touched). */
 int green_ensure(pseud_state *st);
 
