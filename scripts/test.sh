@@ -13,7 +13,9 @@ if [ "$variant" = asan ]; then
     # ASan must be loaded first; CPython's own allocations go through malloc
     # so that they are checked too. Leak checks are off: the interpreter
     # keeps much alive at exit on purpose.
-    export LD_PRELOAD="$(gcc -print-file-name=libasan.so)"
+    # libstdc++ too: greenlet throws C++ exceptions across switches, and
+    # ASan's interceptor of __cxa_throw needs the real one already loaded.
+    export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so.6)"
     export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:strict_string_checks=1"
     export PYTHONMALLOC=malloc
 fi
