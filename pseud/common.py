@@ -63,8 +63,8 @@ class BaseRPC(_pseud.RPC):
         if timeout <= 0:
             raise ValueError('pseud: timeout must be positive, not %r' % (timeout,))
         if registry is None:
-            registry = create_local_registry(
-                _identity(user_id, 'user_id') or b'')
+            name = _identity(user_id, 'user_id') or b''
+            registry = create_local_registry(name.decode('utf-8', 'replace'))
         # accepted for compatibility with upstream; the gevent hub is the loop
         self.context = context
         self.io_loop = io_loop

@@ -471,19 +471,15 @@ rpc_send_work(PyObject *op, PyObject *peer_in, PyObject *name, PyObject *args, P
     if (routing == NULL)
         return NULL;
 
-    PyObject *work = PyTuple_Pack(3, name, args, kwargs != NULL ? kwargs : Py_None);
+    /* (name, args, kwargs) on the wire, kwargs {} when none, as upstream sends */
+    PyObject *kw = kwargs != NULL ? Py_NewRef(kwargs) : PyDict_New();
+    PyObject *work = kw != NULL ? PyTuple_Pack(3, name, args, kw) : NULL;
+    Py_XDECREF(kw);
     PyObject *fut = NULL, *uuid = NULL;
     msgpack_sbuffer local;
     msgpack_sbuffer_init(&local);
     if (work == NULL)
         goto done;
-    if (kwargs == NULL) {
-        /* (name, args, {}) on the wire, as upstream sends */
-        PyObject *empty = PyDict_New();
-        if (empty == NULL)
-            goto done;
-        Py_SETREF(((PyTupleObject *)work)->ob_item[2], empty);
-    }
     msgpack_sbuffer *body = pack_body(self, work, &local);
     if (body == NULL)
         goto done;
