@@ -3,6 +3,7 @@
 A native (C) rebuild of the pure-Python pseud, speaking the same wire
 protocol v1. ``import pseud`` needs gevent only when a call is made.
 """
+from . import interfaces, utils  # noqa: F401
 from . import auth, heartbeat, predicate  # noqa: F401  (register built-in plugins)
 from .client import Client
 from .server import Server

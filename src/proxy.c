@@ -82,7 +82,10 @@ proxy_getattro(PyObject *op, PyObject *attr)
     if (PyUnicode_Check(attr) && PyUnicode_GET_LENGTH(attr) > 1
         && PyUnicode_READ_CHAR(attr, 0) == '_' && PyUnicode_READ_CHAR(attr, 1) == '_')
         return PyObject_GenericGetAttr(op, attr);
-    PyObject *full = PyUnicode_FromFormat("%U.%U", self->name, attr);
+    /* send_to() gives a proxy with an empty name: its attributes start the name */
+    PyObject *full = PyUnicode_GET_LENGTH(self->name) == 0
+        ? PyUnicode_FromObject(attr)
+        : PyUnicode_FromFormat("%U.%U", self->name, attr);
     if (full == NULL)
         return NULL;
     int is_name = PyUnicode_Check(attr) && PyUnicode_CompareWithASCIIString(attr, "name") == 0;
