@@ -75,7 +75,7 @@ pseud_build() {
     (cd "$PSEUD_ROOT" && PSEUD_SANITIZE=$sanitize PSEUD_WERROR=${CI:+1} \
         "$PSEUD_VENV/bin/python" setup.py -q build --build-base "$base" \
         --build-lib "$base/lib" >"$base.log" 2>&1) || { cat "$base.log" >&2; exit 1; }
-    grep -E "warning:|error:" "$base.log" >&2 || true
+    grep -E "^src/.*(warning|error):" "$base.log" >&2 || true
     PSEUD_LIB="$base/lib"
     PSEUD_PY="$PSEUD_VENV/bin/python"
 }
