@@ -43,6 +43,8 @@ def serve_pyzmq():
     print('tcp://127.0.0.1:%d' % port, flush=True)
     while True:
         rid, empty, version, uuid, kind, body = sock.recv_multipart()
+        if kind != b'\x03':
+            continue    # the client's connection probe
         name, args, kwargs = msgpack.unpackb(body)
         sock.send_multipart([rid, empty, version, uuid, b'\x01',
                              msgpack.packb(args[0])])
