@@ -21,6 +21,7 @@
 #include "proxy.h"
 #include "registry.h"
 #include "wire.h"
+#include "workers.h"
 
 #include <errno.h>
 #include <string.h>
@@ -62,7 +63,8 @@ typedef struct {
     PyObject *on_ready;         /* bound builtin: the watcher's callback */
     PyObject *on_deadline;      /* bound builtin: the deadline timer's callback */
     PyObject *on_retry;         /* bound builtin: the outbox timer's callback */
-    PyObject *run_work;         /* bound builtin: body of a worker greenlet */
+    PyObject *run_work;         /* bound builtin: runs one call (a worker's job) */
+    worker_pool workers;        /* greenlets running incoming calls */
 
     FutureObject *dl_head, *dl_tail;
     PyObject *deadline_timer;
@@ -814,12 +816,12 @@ handle_work(RPCObject *self, PyObject *routing, PyObject *uuid, PyObject *user_i
         Py_DECREF(work);
         return;
     }
-    PyObject *spawn_args = PyTuple_Pack(6, routing, uuid, user_id, callable, args, kw);
-    if (spawn_args == NULL || green_spawn(self->st, self->run_work, spawn_args) < 0) {
-        pseud_log(self->st, "error", "pseud: could not start a worker greenlet");
+    PyObject *job = PyTuple_Pack(6, routing, uuid, user_id, callable, args, kw);
+    if (job == NULL || workers_submit(self->st, &self->workers, job) < 0) {
+        pseud_log(self->st, "error", "pseud: could not hand the call to a worker");
         reply_error(self, routing, uuid);
     }
-    Py_XDECREF(spawn_args);
+    Py_XDECREF(job);
     Py_DECREF(callable);
     Py_DECREF(kw);
     Py_DECREF(work);
@@ -1365,6 +1367,7 @@ rpc_stop_impl(RPCObject *self)
     }
     if (self->outbox != NULL && PyList_SetSlice(self->outbox, 0, PY_SSIZE_T_MAX, NULL) < 0)
         PyErr_Clear();
+    workers_close(self->st, &self->workers);
     /* the parked reader wakes, sees `stopped` and returns */
     if (self->reader_waiter != NULL) {
         PyObject *w = self->reader_waiter;
@@ -1576,6 +1579,16 @@ static PyMethodDef on_retry_def = {"_on_retry", rpc_on_retry, METH_NOARGS, NULL}
 static PyMethodDef run_work_def = {"_run_work", (PyCFunction)(void (*)(void))rpc_run_work, METH_FASTCALL, NULL};
 
 static PyObject *
+rpc_worker_loop(PyObject *op, PyObject *unused)
+{
+    (void)unused;
+    RPCObject *self = (RPCObject *)op;
+    return workers_loop(self->st, &self->workers);
+}
+
+static PyMethodDef worker_loop_def = {"_worker_loop", rpc_worker_loop, METH_NOARGS, NULL};
+
+static PyObject *
 rpc_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     (void)args;
@@ -1617,6 +1630,13 @@ rpc_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         Py_DECREF(self);
         return NULL;
     }
+    PyObject *loop = bound_builtin((PyObject *)self, &worker_loop_def);
+    int rc = loop == NULL ? -1 : workers_init(&self->workers, self->run_work, loop);
+    Py_XDECREF(loop);
+    if (rc < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
     return (PyObject *)self;
 }
 
@@ -1641,6 +1661,9 @@ rpc_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->on_deadline);
     Py_VISIT(self->on_retry);
     Py_VISIT(self->run_work);
+    int vret = workers_traverse(&self->workers, visit, arg);
+    if (vret != 0)
+        return vret;
     Py_VISIT(self->deadline_timer);
     Py_VISIT(self->outbox);
     Py_VISIT(self->retry_timer);
@@ -1669,6 +1692,7 @@ rpc_clear(PyObject *op)
     Py_CLEAR(self->on_deadline);
     Py_CLEAR(self->on_retry);
     Py_CLEAR(self->run_work);
+    workers_clear(&self->workers);
     Py_CLEAR(self->deadline_timer);
     Py_CLEAR(self->outbox);
     Py_CLEAR(self->retry_timer);

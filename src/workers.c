@@ -1,0 +1,200 @@
+/* Worker pool: reusable greenlets running incoming calls (see workers.h). */
+#include "workers.h"
+#include "green.h"
+
+int
+workers_init(worker_pool *pool, PyObject *run, PyObject *loop)
+{
+    memset(pool, 0, sizeof(*pool));
+    pool->idle = PyList_New(0);
+    if (pool->idle == NULL)
+        return -1;
+    pool->run = Py_NewRef(run);
+    pool->loop = Py_NewRef(loop);
+    return 0;
+}
+
+static int
+push_job(worker_pool *pool, PyObject *job)
+{
+    if (pool->count == pool->capacity) {
+        Py_ssize_t cap = pool->capacity ? pool->capacity * 2 : 16;
+        PyObject **jobs = PyMem_Malloc(cap * sizeof(PyObject *));
+        if (jobs == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < pool->count; i++)
+            jobs[i] = pool->jobs[(pool->head + i) % pool->capacity];
+        PyMem_Free(pool->jobs);
+        pool->jobs = jobs;
+        pool->head = 0;
+        pool->capacity = cap;
+    }
+    pool->jobs[(pool->head + pool->count) % pool->capacity] = Py_NewRef(job);
+    pool->count++;
+    return 0;
+}
+
+static PyObject *
+pop_job(worker_pool *pool)
+{
+    if (pool->count == 0)
+        return NULL;
+    PyObject *job = pool->jobs[pool->head];
+    pool->jobs[pool->head] = NULL;
+    pool->head = (pool->head + 1) % pool->capacity;
+    pool->count--;
+    return job;
+}
+
+static int
+spawn_worker(pseud_state *st, worker_pool *pool)
+{
+    PyObject *noargs = PyTuple_New(0);
+    if (noargs == NULL)
+        return -1;
+    int rc = green_spawn(st, pool->loop, noargs);
+    Py_DECREF(noargs);
+    if (rc == 0)
+        pool->workers++;
+    return rc;
+}
+
+/* Wake one parked worker from the hub; 1 if there was one, 0 if none, -1. */
+static int
+wake_idle(pseud_state *st, worker_pool *pool)
+{
+    Py_ssize_t n = PyList_GET_SIZE(pool->idle);
+    if (n == 0)
+        return 0;
+    PyObject *waiter = Py_NewRef(PyList_GET_ITEM(pool->idle, n - 1));
+    if (PyList_SetSlice(pool->idle, n - 1, n, NULL) < 0) {
+        Py_DECREF(waiter);
+        return -1;
+    }
+    PyObject *sw = PyObject_GetAttrString(waiter, "switch");
+    Py_DECREF(waiter);
+    if (sw == NULL)
+        return -1;
+    int rc = green_run_callback(st, sw, Py_None);
+    Py_DECREF(sw);
+    return rc < 0 ? -1 : 1;
+}
+
+int
+workers_submit(pseud_state *st, worker_pool *pool, PyObject *job)
+{
+    if (pool->closed) {
+        PyErr_SetString(PyExc_RuntimeError, "pseud: the worker pool is closed");
+        return -1;
+    }
+    if (push_job(pool, job) < 0)
+        return -1;
+    int woke = wake_idle(st, pool);
+    if (woke < 0)
+        return -1;
+    if (woke == 0 && spawn_worker(st, pool) < 0)
+        return -1;
+    return 0;
+}
+
+/* Remove `waiter` from the idle list if it is still there. */
+static void
+forget_idle(worker_pool *pool, PyObject *waiter)
+{
+    for (Py_ssize_t i = PyList_GET_SIZE(pool->idle) - 1; i >= 0; i--) {
+        if (PyList_GET_ITEM(pool->idle, i) == waiter) {
+            if (PyList_SetSlice(pool->idle, i, i + 1, NULL) < 0)
+                PyErr_Clear();
+            return;
+        }
+    }
+}
+
+GREEN_SWITCHES PyObject *
+workers_loop(pseud_state *st, worker_pool *pool)
+{
+    for (;;) {
+        PyObject *job;
+        while (!pool->closed && (job = pop_job(pool)) != NULL) {
+            PyObject *res = PyObject_Call(pool->run, job, NULL);
+            Py_DECREF(job);
+            if (res == NULL) {
+                if (!PyErr_ExceptionMatches(PyExc_Exception))
+                    goto killed;   /* GreenletExit and friends end this worker */
+                pseud_log(st, "error", "pseud: a worker failed to run a call");
+                PyErr_Clear();
+                continue;
+            }
+            Py_DECREF(res);
+        }
+        if (pool->closed || PyList_GET_SIZE(pool->idle) >= WORKERS_MAX_IDLE)
+            break;
+        PyObject *waiter = green_waiter(st);
+        if (waiter == NULL)
+            goto killed;
+        if (PyList_Append(pool->idle, waiter) < 0) {
+            Py_DECREF(waiter);
+            goto killed;
+        }
+        PyObject *res = green_waiter_get(waiter);
+        forget_idle(pool, waiter);
+        Py_DECREF(waiter);
+        if (res == NULL)
+            goto killed;
+        Py_DECREF(res);
+    }
+    pool->workers--;
+    Py_RETURN_NONE;
+killed:
+    pool->workers--;
+    /* jobs left behind still get a worker */
+    if (!pool->closed && pool->count > 0 && PyList_GET_SIZE(pool->idle) == 0) {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        if (spawn_worker(st, pool) < 0)
+            PyErr_Clear();
+        PyErr_Restore(et, ev, tb);
+    }
+    return NULL;
+}
+
+void
+workers_close(pseud_state *st, worker_pool *pool)
+{
+    pool->closed = 1;
+    PyObject *job;
+    while ((job = pop_job(pool)) != NULL)
+        Py_DECREF(job);
+    int woke;
+    while ((woke = wake_idle(st, pool)) > 0)
+        ;
+    if (woke < 0)
+        PyErr_Clear();
+}
+
+int
+workers_traverse(worker_pool *pool, visitproc visit, void *arg)
+{
+    for (Py_ssize_t i = 0; i < pool->count; i++)
+        Py_VISIT(pool->jobs[(pool->head + i) % pool->capacity]);
+    Py_VISIT(pool->idle);
+    Py_VISIT(pool->run);
+    Py_VISIT(pool->loop);
+    return 0;
+}
+
+void
+workers_clear(worker_pool *pool)
+{
+    PyObject *job;
+    while ((job = pop_job(pool)) != NULL)
+        Py_DECREF(job);
+    PyMem_Free(pool->jobs);
+    pool->jobs = NULL;
+    pool->capacity = pool->head = 0;
+    Py_CLEAR(pool->idle);
+    Py_CLEAR(pool->run);
+    Py_CLEAR(pool->loop);
+}
