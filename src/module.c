@@ -6,6 +6,7 @@
 #include "future.h"
 #include "proxy.h"
 #include "rpc.h"
+#include "remote_error.h"
 
 #include <stdarg.h>
 #include <zmq.h>
@@ -77,7 +78,8 @@ pseud_exec(PyObject *module)
         || codec_init_module(module, st) < 0
         || registry_init_module(module, st) < 0
         || proxy_init_module(module, st) < 0
-        || rpc_init_module(module, st) < 0)
+        || rpc_init_module(module, st) < 0
+        || remote_error_init_module(module) < 0)
         return -1;
 
     int major, minor, patch;

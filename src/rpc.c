@@ -20,6 +20,7 @@
 #include "green.h"
 #include "proxy.h"
 #include "registry.h"
+#include "remote_error.h"
 #include "wire.h"
 #include "workers.h"
 
@@ -585,67 +586,10 @@ done:
     msgpack_sbuffer_destroy(&local);
 }
 
-/* The (class name, message, traceback) of the exception being raised;
- * clears it and logs it on the 'pseud' logger. */
-static PyObject *
-error_triple(RPCObject *self)
-{
-    PyObject *et, *ev, *tb;
-    PyErr_Fetch(&et, &ev, &tb);
-    PyErr_NormalizeException(&et, &ev, &tb);
-    if (tb != NULL && ev != NULL)
-        PyException_SetTraceback(ev, tb);
-    PyObject *text = NULL, *msg = NULL, *res = NULL;
-    PyObject *tbmod = PyImport_ImportModule("traceback");
-    if (tbmod != NULL) {
-        PyObject *lines = PyObject_CallMethod(tbmod, "format_exception", "OOO",
-                                              et, ev ? ev : Py_None, tb ? tb : Py_None);
-        if (lines != NULL) {
-            PyObject *empty = PyUnicode_FromString("");
-            if (empty != NULL)
-                text = PyUnicode_Join(empty, lines);
-            Py_XDECREF(empty);
-            Py_DECREF(lines);
-        }
-        Py_DECREF(tbmod);
-    }
-    PyErr_Clear();
-    msg = ev ? PyObject_Str(ev) : NULL;
-    if (msg == NULL) {
-        PyErr_Clear();
-        msg = PyUnicode_FromString("");
-    }
-    const char *cls = et ? ((PyTypeObject *)et)->tp_name : "Exception";
-    const char *dot = strrchr(cls, '.');
-    res = Py_BuildValue("(sOO)", dot ? dot + 1 : cls, msg ? msg : Py_None,
-                        text ? text : Py_None);
-    if (self->st->logger != NULL && ev != NULL) {
-        PyObject *kw = Py_BuildValue("{sO}", "exc_info", ev);
-        PyObject *meth = PyObject_GetAttrString(self->st->logger, "error");
-        PyObject *a = Py_BuildValue("(s)", "pseud: job failed");
-        if (kw && meth && a) {
-            PyObject *r = PyObject_Call(meth, a, kw);
-            Py_XDECREF(r);
-        }
-        Py_XDECREF(kw);
-        Py_XDECREF(meth);
-        Py_XDECREF(a);
-        PyErr_Clear();
-    }
-    Py_XDECREF(text);
-    Py_XDECREF(msg);
-    Py_XDECREF(et);
-    Py_XDECREF(ev);
-    Py_XDECREF(tb);
-    if (res == NULL)
-        PyErr_Clear();
-    return res;
-}
-
 static void
 reply_error(RPCObject *self, PyObject *routing, PyObject *uuid)
 {
-    PyObject *triple = error_triple(self);
+    PyObject *triple = remote_error_triple(self->st);
     if (triple != NULL) {
         send_reply(self, routing, uuid, PSEUD_ERROR[0], triple);
         Py_DECREF(triple);
@@ -827,68 +771,6 @@ handle_work(RPCObject *self, PyObject *routing, PyObject *uuid, PyObject *user_i
     Py_DECREF(work);
 }
 
-PyObject *format_remote_traceback(PyObject *text);
-
-/* Build the exception a remote ERROR stands for (SPEC section 5). The class
- * name is untrusted: only Exception subclasses are rebuilt. */
-static PyObject *
-rebuild_exception(RPCObject *self, PyObject *triple)
-{
-    PyObject *klass, *message, *tb;
-    if (!PyTuple_Check(triple) || PyTuple_GET_SIZE(triple) != 3
-        || !PyUnicode_Check(klass = PyTuple_GET_ITEM(triple, 0))
-        || !PyUnicode_Check(message = PyTuple_GET_ITEM(triple, 1))) {
-        return PyObject_CallFunction(PyExc_Exception, "s",
-                                     "pseud: malformed ERROR reply from the peer");
-    }
-    tb = PyTuple_GET_ITEM(triple, 2);
-    PyObject *tbtext = PyUnicode_Check(tb) ? Py_NewRef(tb) : PyObject_Str(tb);
-    if (tbtext == NULL)
-        return NULL;
-    PyObject *formatted = format_remote_traceback(tbtext);
-    Py_DECREF(tbtext);
-    if (formatted == NULL)
-        return NULL;
-    PyObject *full = PyUnicode_FromFormat("%U\n%U", formatted, message);
-    Py_DECREF(formatted);
-    if (full == NULL)
-        return NULL;
-
-    PyObject *cls = NULL;
-    PyObject *builtins = PyEval_GetBuiltins();  /* borrowed */
-    PyObject *candidate = builtins ? PyDict_GetItemWithError(builtins, klass) : NULL;
-    if (candidate == NULL && !PyErr_Occurred()) {
-        const char *k = PyUnicode_AsUTF8(klass);
-        if (k == NULL)
-            PyErr_Clear();
-        else if (strcmp(k, "ServiceNotFoundError") == 0)
-            candidate = self->st->ServiceNotFoundError;
-        else if (strcmp(k, "TimeoutError") == 0)
-            candidate = self->st->TimeoutError;
-        else if (strcmp(k, "UnauthorizedError") == 0)
-            candidate = self->st->UnauthorizedError;
-    }
-    PyErr_Clear();
-    if (candidate != NULL && PyType_Check(candidate)
-        && PyType_IsSubtype((PyTypeObject *)candidate, (PyTypeObject *)PyExc_Exception))
-        cls = candidate;
-    PyObject *exc = NULL;
-    if (cls != NULL) {
-        exc = PyObject_CallOneArg(cls, full);
-        if (exc == NULL)   /* e.g. UnicodeDecodeError wants five arguments */
-            PyErr_Clear();
-    }
-    if (exc == NULL) {
-        PyObject *text = PyUnicode_FromFormat("%U\n%U", klass, full);
-        if (text != NULL) {
-            exc = PyObject_CallOneArg(PyExc_Exception, text);
-            Py_DECREF(text);
-        }
-    }
-    Py_DECREF(full);
-    return exc;
-}
-
 static void
 handle_reply(RPCObject *self, PyObject *uuid, int is_error, const char *body, size_t body_len)
 {
@@ -915,7 +797,7 @@ handle_reply(RPCObject *self, PyObject *uuid, int is_error, const char *body, si
         Py_XDECREF(exc);
     }
     else if (is_error) {
-        PyObject *exc = rebuild_exception(self, value);
+        PyObject *exc = remote_error_rebuild(self->st, value);
         rc = exc == NULL ? -1 : future_set_exception(fut, exc);
         Py_XDECREF(exc);
         Py_DECREF(value);
@@ -1801,54 +1683,11 @@ static PyType_Spec rpc_spec = {
     .slots = rpc_slots,
 };
 
-/* ------------------------------------------- format_remote_traceback */
-
-/* The remote traceback framed and indented, as upstream prints it. */
-PyObject *
-format_remote_traceback(PyObject *text)
-{
-    PyObject *lines = PyUnicode_Splitlines(text, 0);
-    if (lines == NULL)
-        return NULL;
-    PyObject *sep = PyUnicode_FromString("\n    ");
-    PyObject *body = sep ? PyUnicode_Join(sep, lines) : NULL;
-    Py_XDECREF(sep);
-    Py_ssize_t n = PyList_GET_SIZE(lines);
-    Py_DECREF(lines);
-    if (body == NULL)
-        return NULL;
-    PyObject *res = n > 0
-        ? PyUnicode_FromFormat("\n-- Beginning of remote traceback --\n    %U\n-- End of remote traceback --\n", body)
-        : PyUnicode_FromString("\n-- Beginning of remote traceback --\n-- End of remote traceback --\n");
-    Py_DECREF(body);
-    return res;
-}
-
-static PyObject *
-format_remote_traceback_py(PyObject *module, PyObject *arg)
-{
-    (void)module;
-    PyObject *text = PyObject_Str(arg);
-    if (text == NULL)
-        return NULL;
-    PyObject *res = format_remote_traceback(text);
-    Py_DECREF(text);
-    return res;
-}
-
-static PyMethodDef module_functions[] = {
-    {"format_remote_traceback", format_remote_traceback_py, METH_O,
-     "format_remote_traceback(text): a remote traceback framed for display."},
-    {NULL},
-};
-
 int
 rpc_init_module(PyObject *module, pseud_state *st)
 {
     st->RPC_Type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &rpc_spec, NULL);
     if (st->RPC_Type == NULL)
         return -1;
-    if (PyModule_AddType(module, st->RPC_Type) < 0)
-        return -1;
-    return PyModule_AddFunctions(module, module_functions);
+    return PyModule_AddType(module, st->RPC_Type);
 }

@@ -1,0 +1,168 @@
+/* Exceptions across the wire (SPEC section 5): the ERROR body a failing
+ * call answers with, and the exception a caller rebuilds from one. The
+ * class name comes from the peer, so it is untrusted. */
+#include "remote_error.h"
+
+#include <string.h>
+
+/* The remote traceback framed and indented, as upstream prints it. */
+PyObject *
+format_remote_traceback(PyObject *text)
+{
+    PyObject *lines = PyUnicode_Splitlines(text, 0);
+    if (lines == NULL)
+        return NULL;
+    PyObject *sep = PyUnicode_FromString("\n    ");
+    PyObject *body = sep ? PyUnicode_Join(sep, lines) : NULL;
+    Py_XDECREF(sep);
+    Py_ssize_t n = PyList_GET_SIZE(lines);
+    Py_DECREF(lines);
+    if (body == NULL)
+        return NULL;
+    PyObject *res = n > 0
+        ? PyUnicode_FromFormat("\n-- Beginning of remote traceback --\n    %U\n-- End of remote traceback --\n", body)
+        : PyUnicode_FromString("\n-- Beginning of remote traceback --\n-- End of remote traceback --\n");
+    Py_DECREF(body);
+    return res;
+}
+
+static PyObject *
+format_remote_traceback_py(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    PyObject *text = PyObject_Str(arg);
+    if (text == NULL)
+        return NULL;
+    PyObject *res = format_remote_traceback(text);
+    Py_DECREF(text);
+    return res;
+}
+
+/* The (class name, message, traceback) of the exception being raised;
+ * clears it and logs it on the 'pseud' logger. */
+PyObject *
+remote_error_triple(pseud_state *st)
+{
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    PyErr_NormalizeException(&et, &ev, &tb);
+    if (tb != NULL && ev != NULL)
+        PyException_SetTraceback(ev, tb);
+    PyObject *text = NULL, *msg = NULL, *res = NULL;
+    PyObject *tbmod = PyImport_ImportModule("traceback");
+    if (tbmod != NULL) {
+        PyObject *lines = PyObject_CallMethod(tbmod, "format_exception", "OOO",
+                                              et, ev ? ev : Py_None, tb ? tb : Py_None);
+        if (lines != NULL) {
+            PyObject *empty = PyUnicode_FromString("");
+            if (empty != NULL)
+                text = PyUnicode_Join(empty, lines);
+            Py_XDECREF(empty);
+            Py_DECREF(lines);
+        }
+        Py_DECREF(tbmod);
+    }
+    PyErr_Clear();
+    msg = ev ? PyObject_Str(ev) : NULL;
+    if (msg == NULL) {
+        PyErr_Clear();
+        msg = PyUnicode_FromString("");
+    }
+    const char *cls = et ? ((PyTypeObject *)et)->tp_name : "Exception";
+    const char *dot = strrchr(cls, '.');
+    res = Py_BuildValue("(sOO)", dot ? dot + 1 : cls, msg ? msg : Py_None,
+                        text ? text : Py_None);
+    if (st->logger != NULL && ev != NULL) {
+        PyObject *kw = Py_BuildValue("{sO}", "exc_info", ev);
+        PyObject *meth = PyObject_GetAttrString(st->logger, "error");
+        PyObject *a = Py_BuildValue("(s)", "pseud: job failed");
+        if (kw && meth && a) {
+            PyObject *r = PyObject_Call(meth, a, kw);
+            Py_XDECREF(r);
+        }
+        Py_XDECREF(kw);
+        Py_XDECREF(meth);
+        Py_XDECREF(a);
+        PyErr_Clear();
+    }
+    Py_XDECREF(text);
+    Py_XDECREF(msg);
+    Py_XDECREF(et);
+    Py_XDECREF(ev);
+    Py_XDECREF(tb);
+    if (res == NULL)
+        PyErr_Clear();
+    return res;
+}
+
+/* Build the exception a remote ERROR stands for (SPEC section 5). The class
+ * name is untrusted: only Exception subclasses are rebuilt. */
+PyObject *
+remote_error_rebuild(pseud_state *st, PyObject *triple)
+{
+    PyObject *klass, *message, *tb;
+    if (!PyTuple_Check(triple) || PyTuple_GET_SIZE(triple) != 3
+        || !PyUnicode_Check(klass = PyTuple_GET_ITEM(triple, 0))
+        || !PyUnicode_Check(message = PyTuple_GET_ITEM(triple, 1))) {
+        return PyObject_CallFunction(PyExc_Exception, "s",
+                                     "pseud: malformed ERROR reply from the peer");
+    }
+    tb = PyTuple_GET_ITEM(triple, 2);
+    PyObject *tbtext = PyUnicode_Check(tb) ? Py_NewRef(tb) : PyObject_Str(tb);
+    if (tbtext == NULL)
+        return NULL;
+    PyObject *formatted = format_remote_traceback(tbtext);
+    Py_DECREF(tbtext);
+    if (formatted == NULL)
+        return NULL;
+    PyObject *full = PyUnicode_FromFormat("%U\n%U", formatted, message);
+    Py_DECREF(formatted);
+    if (full == NULL)
+        return NULL;
+
+    PyObject *cls = NULL;
+    PyObject *builtins = PyEval_GetBuiltins();  /* borrowed */
+    PyObject *candidate = builtins ? PyDict_GetItemWithError(builtins, klass) : NULL;
+    if (candidate == NULL && !PyErr_Occurred()) {
+        const char *k = PyUnicode_AsUTF8(klass);
+        if (k == NULL)
+            PyErr_Clear();
+        else if (strcmp(k, "ServiceNotFoundError") == 0)
+            candidate = st->ServiceNotFoundError;
+        else if (strcmp(k, "TimeoutError") == 0)
+            candidate = st->TimeoutError;
+        else if (strcmp(k, "UnauthorizedError") == 0)
+            candidate = st->UnauthorizedError;
+    }
+    PyErr_Clear();
+    if (candidate != NULL && PyType_Check(candidate)
+        && PyType_IsSubtype((PyTypeObject *)candidate, (PyTypeObject *)PyExc_Exception))
+        cls = candidate;
+    PyObject *exc = NULL;
+    if (cls != NULL) {
+        exc = PyObject_CallOneArg(cls, full);
+        if (exc == NULL)   /* e.g. UnicodeDecodeError wants five arguments */
+            PyErr_Clear();
+    }
+    if (exc == NULL) {
+        PyObject *text = PyUnicode_FromFormat("%U\n%U", klass, full);
+        if (text != NULL) {
+            exc = PyObject_CallOneArg(PyExc_Exception, text);
+            Py_DECREF(text);
+        }
+    }
+    Py_DECREF(full);
+    return exc;
+}
+
+static PyMethodDef remote_error_functions[] = {
+    {"format_remote_traceback", format_remote_traceback_py, METH_O,
+     "format_remote_traceback(text): a remote traceback framed for display."},
+    {NULL},
+};
+
+int
+remote_error_init_module(PyObject *module)
+{
+    return PyModule_AddFunctions(module, remote_error_functions);
+}
