@@ -7,6 +7,7 @@ from . import interfaces, utils  # noqa: F401
 from . import auth, heartbeat, predicate  # noqa: F401  (register built-in plugins)
 from .client import Client
 from .server import Server
+from ._pseud import SyncClient
 
-__all__ = ['Client', 'Server']
+__all__ = ['Client', 'Server', 'SyncClient']
 __version__ = '0.1.0'

@@ -7,6 +7,7 @@
 #include "proxy.h"
 #include "rpc.h"
 #include "remote_error.h"
+#include "syncclient.h"
 
 #include <stdarg.h>
 #include <zmq.h>
@@ -79,7 +80,8 @@ pseud_exec(PyObject *module)
         || registry_init_module(module, st) < 0
         || proxy_init_module(module, st) < 0
         || rpc_init_module(module, st) < 0
-        || remote_error_init_module(module) < 0)
+        || remote_error_init_module(module) < 0
+        || syncclient_init_module(module, st) < 0)
         return -1;
 
     int major, minor, patch;

@@ -6,13 +6,13 @@
  * the proxy made for an attribute called 'name' calls '<parent>.name' but
  * compares, hashes and prints as '<parent>'. */
 #include "proxy.h"
-#include "rpc.h"
 
 #include <structmember.h>
 
 typedef struct {
     PyObject_HEAD
-    PyObject *rpc;      /* the RPC sending the work */
+    PyObject *rpc;      /* the RPC (or SyncClient) sending the work */
+    proxy_sender send;
     PyObject *peer;     /* bytes, or NULL for the RPC's peer_routing_id */
     PyObject *name;     /* dotted name called */
     PyObject *equals;   /* what it compares equal to (see above) */
@@ -22,13 +22,14 @@ typedef struct {
 static PyObject *proxy_vectorcall(PyObject *, PyObject *const *, size_t, PyObject *);
 
 static PyObject *
-proxy_make(PyTypeObject *tp, PyObject *rpc, PyObject *peer, PyObject *name,
-           PyObject *equals)
+proxy_make(PyTypeObject *tp, PyObject *rpc, proxy_sender send, PyObject *peer,
+           PyObject *name, PyObject *equals)
 {
     ProxyObject *self = PyObject_GC_New(ProxyObject, tp);
     if (self == NULL)
         return NULL;
     self->rpc = Py_NewRef(rpc);
+    self->send = send;
     self->peer = Py_XNewRef(peer);
     self->name = Py_NewRef(name);
     self->equals = Py_NewRef(equals);
@@ -38,9 +39,10 @@ proxy_make(PyTypeObject *tp, PyObject *rpc, PyObject *peer, PyObject *name,
 }
 
 PyObject *
-proxy_new(pseud_state *st, PyObject *rpc, PyObject *peer, PyObject *name)
+proxy_new(pseud_state *st, PyObject *target, proxy_sender send, PyObject *peer,
+          PyObject *name)
 {
-    return proxy_make(st->Proxy_Type, rpc, peer, name, name);
+    return proxy_make(st->Proxy_Type, target, send, peer, name, name);
 }
 
 static PyObject *
@@ -68,7 +70,7 @@ proxy_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *k
             }
         }
     }
-    PyObject *fut = rpc_send_work(self->rpc, self->peer, self->name, tuple, kwargs);
+    PyObject *fut = self->send(self->rpc, self->peer, self->name, tuple, kwargs);
     Py_DECREF(tuple);
     Py_XDECREF(kwargs);
     return fut;
@@ -89,7 +91,7 @@ proxy_getattro(PyObject *op, PyObject *attr)
     if (full == NULL)
         return NULL;
     int is_name = PyUnicode_Check(attr) && PyUnicode_CompareWithASCIIString(attr, "name") == 0;
-    PyObject *res = proxy_make(Py_TYPE(op), self->rpc, self->peer, full,
+    PyObject *res = proxy_make(Py_TYPE(op), self->rpc, self->send, self->peer, full,
                                is_name ? self->name : full);
     Py_DECREF(full);
     return res;

@@ -7,7 +7,15 @@
 
 int proxy_init_module(PyObject *module, pseud_state *st);
 
-/* A proxy calling `name` (str) on `peer` (bytes) through `rpc` (new ref). */
-PyObject *proxy_new(pseud_state *st, PyObject *rpc, PyObject *peer, PyObject *name);
+/* What calling a proxy does: send `name` with args (tuple) and kwargs
+ * (dict or NULL) through `target` to `peer` (bytes, or NULL for the
+ * target's default peer); returns a future, or the value itself for
+ * SyncClient. */
+typedef PyObject *(*proxy_sender)(PyObject *target, PyObject *peer, PyObject *name,
+                                  PyObject *args, PyObject *kwargs);
+
+/* A proxy calling `name` (str) on `peer` through `target` (new ref). */
+PyObject *proxy_new(pseud_state *st, PyObject *target, proxy_sender send,
+                    PyObject *peer, PyObject *name);
 
 #endif

@@ -1306,7 +1306,7 @@ rpc_send_to(PyObject *op, PyObject *user_id)
     PyObject *empty = PyUnicode_FromString("");
     PyObject *res = NULL;
     if (empty != NULL) {
-        res = proxy_new(self->st, op, peer, empty);
+        res = proxy_new(self->st, op, rpc_send_work, peer, empty);
         Py_DECREF(empty);
     }
     Py_DECREF(peer);
@@ -1362,7 +1362,7 @@ rpc_getattro(PyObject *op, PyObject *name)
                      : "pseud: you must connect or bind first in order to call %R", name);
         return NULL;
     }
-    return proxy_new(self->st, op, NULL, name);
+    return proxy_new(self->st, op, rpc_send_work, NULL, name);
 }
 
 /* ----------------------------------------------------------- the type */

@@ -1,0 +1,201 @@
+"""SyncClient: blocking calls over a REQ socket, for code without gevent.
+
+The server runs on the gevent hub of the test process; the SyncClient runs
+in a real thread (it blocks the thread, as it should) or in a child process
+that cannot import gevent at all."""
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import gevent
+import pytest
+
+import pseud
+from pseud.interfaces import ServiceNotFoundError, TimeoutError
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def in_thread(func, *args):
+    """Run func in a real thread while the hub keeps serving; return its
+    result or raise its exception."""
+    box = {}
+
+    def target():
+        try:
+            box['value'] = func(*args)
+        except BaseException as exc:  # handed back to the test
+            box['error'] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    while thread.is_alive():
+        gevent.sleep(0.005)
+    if 'error' in box:
+        raise box['error']
+    return box['value']
+
+
+@pytest.fixture
+def served(make_server):
+    server, endpoint = make_server()
+    server.register_rpc(str.upper)
+
+    @server.register_rpc
+    def add(a, b=0):
+        return a + b
+
+    @server.register_rpc
+    def fail():
+        raise KeyError('missing')
+
+    @server.register_rpc
+    def nap(seconds):
+        gevent.sleep(seconds)
+        return seconds
+
+    return server, endpoint
+
+
+@pytest.fixture
+def sync(request):
+    made = []
+
+    def factory(endpoint, **options):
+        client = pseud.SyncClient(**options)
+        made.append(client)
+        client.connect(endpoint)
+        return client
+
+    yield factory
+    for client in made:
+        client.close()
+
+
+def test_call_returns_the_value_itself(served, sync):
+    server, endpoint = served
+    client = sync(endpoint)
+    assert in_thread(client.upper, 'abc') == 'ABC'
+    assert in_thread(lambda: client.add(2, b=3)) == 5
+    assert in_thread(client.send_work, 'add', 1, 1) == 2
+
+
+def test_remote_errors_are_raised(served, sync):
+    server, endpoint = served
+    client = sync(endpoint)
+    with pytest.raises(KeyError, match='missing'):
+        in_thread(client.fail)
+    with pytest.raises(ServiceNotFoundError):
+        in_thread(client.unknown_name)
+    assert in_thread(client.upper, 'still works') == 'STILL WORKS'
+
+
+def test_timeout_raises_and_next_call_still_works(served, sync):
+    server, endpoint = served
+    client = sync(endpoint, timeout=0.2)
+    with pytest.raises(TimeoutError):
+        in_thread(client.nap, 0.5)
+    # upstream's REQ socket stayed stuck here; ours is replaced
+    assert in_thread(client.nap, 0) == 0
+    assert in_thread(client.upper, 'x') == 'X'
+
+
+def test_closed_client_refuses_calls(served):
+    server, endpoint = served
+    client = pseud.SyncClient()
+    client.connect(endpoint)
+    client.close()
+    client.close()
+    with pytest.raises(RuntimeError, match='closed'):
+        client.upper('x')
+
+
+def test_attribute_before_connect_raises():
+    client = pseud.SyncClient()
+    try:
+        with pytest.raises(RuntimeError, match='connect first'):
+            client.upper
+    finally:
+        client.close()
+
+
+def test_options_are_checked_and_readable():
+    client = pseud.SyncClient(b'srv', timeout=1.5, user_id='me', password='pw',
+                              security_plugin='plain')
+    try:
+        assert client.peer_routing_id == b'srv'
+        assert client.timeout == 1.5
+        assert client.user_id == b'me'
+        assert client.security_plugin == 'plain'
+    finally:
+        client.close()
+    with pytest.raises(ValueError, match='noop_auth_backend'):
+        pseud.SyncClient(security_plugin='nope')
+    with pytest.raises(ValueError):
+        pseud.SyncClient(timeout=0)
+    with pytest.raises(TypeError):
+        pseud.SyncClient(timeout='5')
+
+
+def test_works_without_gevent(served):
+    """A child process in which gevent cannot even be imported."""
+    server, endpoint = served
+    script = textwrap.dedent('''
+        import sys
+        sys.modules['gevent'] = None
+        sys.modules['greenlet'] = None
+        import pseud
+        client = pseud.SyncClient(timeout=5)
+        client.connect(sys.argv[1])
+        print(client.upper('no gevent'))
+        client.close()
+    ''')
+    child = subprocess.Popen([sys.executable, '-c', script, endpoint],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=dict(os.environ))
+    for _ in range(2000):
+        if child.poll() is not None:
+            break
+        gevent.sleep(0.01)
+    else:
+        child.kill()
+    out, err = child.communicate(timeout=5)
+    assert child.returncode == 0, err
+    assert out.strip() == 'NO GEVENT'
+
+
+def test_malformed_reply_fails_the_call_only(tmp_path):
+    """A raw server answering garbage: the call raises, the next one works."""
+    zmq = pytest.importorskip('zmq.green')
+    ctx = zmq.Context()
+    raw = ctx.socket(zmq.ROUTER)
+    raw.linger = 0
+    port = raw.bind_to_random_port('tcp://127.0.0.1')
+    client = pseud.SyncClient(timeout=5)
+    client.connect('tcp://127.0.0.1:%d' % port)
+    try:
+        replies = iter([
+            lambda f: [f[0], b'', b'v1', f[3], b'\x01', b'\xc1'],       # garbage body
+            lambda f: [f[0], b'', b'v1', b'x' * 16, b'\x01', b'\xc0'],  # another call's id
+            lambda f: [f[0], b'', b'v1', f[3], b'\x01', b'\xa2ok'],     # fine: 'ok'
+        ])
+
+        def serve():
+            for make in replies:
+                frames = raw.recv_multipart()
+                assert len(frames) == 6 and frames[2] == b'v1' and frames[4] == b'\x03'
+                raw.send_multipart(make(frames))
+
+        server = gevent.spawn(serve)
+        with pytest.raises(ValueError):
+            in_thread(client.anything)
+        with pytest.raises(Exception, match='another call'):
+            in_thread(client.anything)
+        assert in_thread(client.anything) == 'ok'
+        server.join(timeout=5)
+        assert server.successful()
+    finally:
+        client.close()
+        raw.close()
