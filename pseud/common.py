@@ -32,13 +32,6 @@ def _key(value, what):
     return _identity(value, what)
 
 
-def _plugin(table, kind, name, rpc):
-    try:
-        cls = table[name]
-    except (KeyError, TypeError):
-        raise ValueError('pseud: unknown %s %r; known: %s'
-                         % (kind, name, ', '.join(sorted(table)))) from None
-    return cls(rpc)
 
 
 class BaseRPC(_pseud.RPC):
@@ -79,9 +72,9 @@ class BaseRPC(_pseud.RPC):
         self.translation_table = translation_table
         packer = Packer(translation_table) if translation_table else None
         # plugins are adapters of the RPC: they may read the options above
-        auth = _plugin(auth_backends, 'security_plugin', security_plugin, self)
-        heartbeat = _plugin(heartbeat_backends, 'heartbeat_plugin',
-                            heartbeat_plugin, self)
+        side = 'server' if self._is_server else 'client'
+        auth = auth_backends.lookup(security_plugin, side)(self)
+        heartbeat = heartbeat_backends.lookup(heartbeat_plugin, side)(self)
         super().__init__(
             user_id=user_id, peer_routing_id=peer_routing_id,
             is_server=self._is_server, timeout=float(timeout),

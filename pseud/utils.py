@@ -9,12 +9,74 @@ from ._pseud import registry  # the process-wide registry
 __all__ = ['registry', 'RPCCallable', 'Registry', 'register_rpc',
            'create_local_registry', 'get_rpc_callable', 'register_predicate',
            'register_auth_backend', 'register_heartbeat_backend',
-           'auth_backends', 'heartbeat_backends']
+           'auth_backends', 'heartbeat_backends', 'PluginTable']
+
+
+class PluginTable:
+    """Plugins of one kind by name, each for the client side, the server
+    side or both (upstream's pairs of classes sharing one name).
+
+    Which side a class serves comes from, in order: its ``serves`` class
+    attribute (``'client'``, ``'server'`` or a tuple of both: the zope-free
+    way), else the interfaces given to ``@zope.component.adapter(IClient)``
+    (or ``IServer``), else both sides.
+    """
+
+    SIDES = ('client', 'server')
+
+    def __init__(self, kind):
+        self.kind = kind
+        self._by_name = {}
+
+    @classmethod
+    def sides_of(cls, plugin):
+        serves = getattr(plugin, 'serves', None)
+        if serves is not None:
+            sides = (serves,) if isinstance(serves, str) else tuple(serves)
+            bad = [side for side in sides if side not in cls.SIDES]
+            if bad or not sides:
+                raise ValueError('%r.serves must be "client", "server" or both, not %r'
+                                 % (plugin, serves))
+            return sides
+        # set by @zope.component.adapter(...): read without importing zope
+        adapts = getattr(plugin, '__component_adapts__', None) or ()
+        names = {getattr(iface, '__name__', None) for iface in adapts}
+        sides = tuple(side for side, iface in (('client', 'IClient'), ('server', 'IServer'))
+                      if iface in names)
+        return sides or cls.SIDES
+
+    def register(self, plugin):
+        name = _plugin_name(plugin, self.kind)
+        entry = self._by_name.setdefault(name, {})
+        for side in self.sides_of(plugin):
+            entry[side] = plugin
+        return plugin
+
+    def lookup(self, name, side):
+        """The class registered as ``name`` for ``side``; ValueError listing
+        the known names otherwise."""
+        entry = self._by_name.get(name) if isinstance(name, str) else None
+        if not entry or side not in entry:
+            known = sorted(n for n, e in self._by_name.items() if side in e)
+            raise ValueError('pseud: unknown %s %r for a %s; known: %s'
+                             % (self.kind, name, side, ', '.join(known)))
+        return entry[side]
+
+    def unregister(self, name):
+        """Forget every class registered as ``name``; True if there was one."""
+        return self._by_name.pop(name, None) is not None
+
+    def __contains__(self, name):
+        return name in self._by_name
+
+    def __iter__(self):
+        return iter(sorted(self._by_name))
+
 
 #: security plugins by name (``cls.name``)
-auth_backends = {}
+auth_backends = PluginTable('security_plugin')
 #: heartbeat plugins by name (``cls.name``)
-heartbeat_backends = {}
+heartbeat_backends = PluginTable('heartbeat_plugin')
 
 _USAGE = ("use @register_rpc, @register_rpc(name='x.y'), @register_rpc('x.y') "
           "or register_rpc(func, name='x.y')")
@@ -92,15 +154,15 @@ def register_predicate(cls):
 
 
 def register_auth_backend(cls):
-    """Class decorator: register a security plugin under ``cls.name``."""
-    auth_backends[_plugin_name(cls, 'authentication backend')] = cls
-    return cls
+    """Class decorator: register a security plugin under ``cls.name``
+    (for the side(s) it serves, see PluginTable)."""
+    return auth_backends.register(cls)
 
 
 def register_heartbeat_backend(cls):
-    """Class decorator: register a heartbeat plugin under ``cls.name``."""
-    heartbeat_backends[_plugin_name(cls, 'heartbeat backend')] = cls
-    return cls
+    """Class decorator: register a heartbeat plugin under ``cls.name``
+    (for the side(s) it serves, see PluginTable)."""
+    return heartbeat_backends.register(cls)
 
 
 _global_registry = registry

@@ -466,12 +466,13 @@ def test_plugin_decorators():
         name = uname('heart')
     try:
         assert register_auth_backend(Auth) is Auth
-        assert auth_backends[Auth.name] is Auth
+        assert auth_backends.lookup(Auth.name, 'client') is Auth
+        assert auth_backends.lookup(Auth.name, 'server') is Auth
         assert register_heartbeat_backend(Heart) is Heart
-        assert heartbeat_backends[Heart.name] is Heart
+        assert heartbeat_backends.lookup(Heart.name, 'server') is Heart
     finally:
-        auth_backends.pop(Auth.name, None)
-        heartbeat_backends.pop(Heart.name, None)
+        auth_backends.unregister(Auth.name)
+        heartbeat_backends.unregister(Heart.name)
     with pytest.raises(TypeError):
         register_auth_backend(type('NoName', (), {}))
     with pytest.raises(TypeError):
