@@ -607,6 +607,7 @@ Future_traverse(PyObject *self, visitproc visit, void *arg)
     Py_VISIT(FUT(self)->link0);
     Py_VISIT(FUT(self)->links);
     Py_VISIT(FUT(self)->key);
+    Py_VISIT(FUT(self)->peer);
     return 0;
 }
 
@@ -618,6 +619,7 @@ Future_clear(PyObject *self)
     Py_CLEAR(FUT(self)->link0);
     Py_CLEAR(FUT(self)->links);
     Py_CLEAR(FUT(self)->key);
+    Py_CLEAR(FUT(self)->peer);
     return 0;
 }
 

@@ -23,6 +23,8 @@ typedef struct FutureObject {
     double deadline;
     struct FutureObject *dl_prev, *dl_next;
     PyObject *key;          /* uuid bytes, strong ref, or NULL */
+    PyObject *peer;         /* routing id the call went to (its reply must
+                               come from there), strong ref, or NULL */
 } FutureObject;
 
 int future_init_module(PyObject *module, pseud_state *st);

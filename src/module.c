@@ -26,6 +26,17 @@ pseud_log(pseud_state *st, const char *level, const char *fmt, ...)
 {
     PyObject *et, *ev, *tb;
     PyErr_Fetch(&et, &ev, &tb);
+    if (level[0] == 'd' && st->logger != NULL) {
+        /* a flood of ignorable messages must not cost a formatted line each */
+        PyObject *on = PyObject_CallMethod(st->logger, "isEnabledFor", "i", 10);
+        int enabled = on != NULL && PyObject_IsTrue(on) == 1;
+        Py_XDECREF(on);
+        if (!enabled) {
+            PyErr_Clear();
+            PyErr_Restore(et, ev, tb);
+            return;
+        }
+    }
     va_list vargs;
     va_start(vargs, fmt);
     PyObject *msg = PyUnicode_FromFormatV(fmt, vargs);
@@ -156,7 +167,8 @@ pseud_free(void *module)
     pseud_state *st = PyModule_GetState((PyObject *)module);
     pseud_clear((PyObject *)module);
     if (st != NULL && st->zmq_ctx != NULL) {
-        /* sockets still open would make zmq_ctx_term block: shutdown first */
+        /* every RPC holds the module, so no socket is open by now and
+         * zmq_ctx_term cannot block; shutdown first all the same */
         zmq_ctx_shutdown(st->zmq_ctx);
         zmq_ctx_term(st->zmq_ctx);
         st->zmq_ctx = NULL;

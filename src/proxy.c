@@ -70,6 +70,12 @@ proxy_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *k
             }
         }
     }
+    if (self->rpc == NULL) {   /* cleared by the GC while a cycle was torn down */
+        Py_DECREF(tuple);
+        Py_XDECREF(kwargs);
+        PyErr_SetString(PyExc_RuntimeError, "pseud: this proxy's RPC is gone");
+        return NULL;
+    }
     PyObject *fut = self->send(self->rpc, self->peer, self->name, tuple, kwargs);
     Py_DECREF(tuple);
     Py_XDECREF(kwargs);

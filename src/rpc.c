@@ -25,6 +25,8 @@
 #include "workers.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <string.h>
 #include <structmember.h>
 #include <sys/random.h>
@@ -151,6 +153,19 @@ free_body(void *data, void *hint)
     free(data);
 }
 
+/* A frame after the routing frame failed (ETERM, ENOMEM: never EAGAIN
+ * with ROUTER_MANDATORY): end the message with an empty frame so the next
+ * one does not continue it (the peer drops it as malformed). Returns -1
+ * with errno as it was. */
+static int
+abandon_message(void *s)
+{
+    int err = zmq_errno();
+    zmq_send(s, "", 0, ZMQ_DONTWAIT);
+    errno = err;
+    return -1;
+}
+
 /* Send [peer, '', v1, uuid, type, body] without blocking. When `steal` is
  * given and holds the body, a large body is handed to libzmq instead of
  * copied. Returns 0 when sent, 1 when it cannot go now (EAGAIN or
@@ -171,22 +186,20 @@ try_send(RPCObject *self, const char *peer, size_t peer_len,
         || zmq_send(s, PSEUD_VERSION, PSEUD_VERSION_LEN, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0
         || zmq_send(s, uuid, uuid_len, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0
         || zmq_send(s, &type, 1, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0)
-        return -1;
+        return abandon_message(s);
     if (steal != NULL && body_len > SMALL_BODY && body == steal->data) {
         zmq_msg_t msg;
         if (zmq_msg_init_data(&msg, steal->data, body_len, free_body, NULL) != 0)
-            return -1;
+            return abandon_message(s);
         msgpack_sbuffer_release(steal);   /* the message owns the bytes now */
         if (zmq_msg_send(&msg, s, ZMQ_DONTWAIT) < 0) {
-            int err = zmq_errno();
             zmq_msg_close(&msg);
-            errno = err;
-            return -1;
+            return abandon_message(s);
         }
         return 0;
     }
     if (zmq_send(s, body, body_len, ZMQ_DONTWAIT) < 0)
-        return -1;
+        return abandon_message(s);
     return 0;
 }
 
@@ -398,8 +411,7 @@ rpc_on_deadline(PyObject *op, PyObject *unused)
         PyObject *fut = pool_pop(self, key);
         Py_DECREF(key);
         if (fut == NULL) {
-            if (PyErr_Occurred())
-                return NULL;
+            PyErr_Clear();
             deadline_unlink(self, f);   /* defensive: not in the pool */
             continue;
         }
@@ -407,9 +419,12 @@ rpc_on_deadline(PyObject *op, PyObject *unused)
         int rc = exc == NULL ? -1 : future_set_exception(fut, exc);
         Py_XDECREF(exc);
         Py_DECREF(fut);
-        if (rc < 0)
-            return NULL;
+        if (rc < 0) {
+            pseud_log(self->st, "error", "pseud: could not fail a call that timed out");
+            PyErr_Clear();
+        }
     }
+    /* later calls must still time out, whatever happened above */
     if (arm_deadline_timer(self) < 0)
         return NULL;
     Py_RETURN_NONE;
@@ -478,7 +493,7 @@ rpc_send_work(PyObject *op, PyObject *peer_in, PyObject *name, PyObject *args, P
     PyObject *kw = kwargs != NULL ? Py_NewRef(kwargs) : PyDict_New();
     PyObject *work = kw != NULL ? PyTuple_Pack(3, name, args, kw) : NULL;
     Py_XDECREF(kw);
-    PyObject *fut = NULL, *uuid = NULL;
+    PyObject *fut = NULL, *uuid = NULL, *frames = NULL;
     msgpack_sbuffer local;
     msgpack_sbuffer_init(&local);
     if (work == NULL)
@@ -494,34 +509,49 @@ rpc_send_work(PyObject *op, PyObject *peer_in, PyObject *name, PyObject *args, P
         goto done;
     FutureObject *f = (FutureObject *)fut;
     f->key = Py_NewRef(uuid);
+    f->peer = Py_NewRef(routing);
     f->deadline = green_now() + self->timeout;
     if (PyDict_SetItem(self->future_pool, uuid, fut) < 0)
         goto fail;
     deadline_append(self, f);
+    const char *data = body->data;
+    size_t size = body->size;
     if (!self->auth_noop) {
-        PyObject *frames = Py_BuildValue("[OyyOyy#]", routing, "", PSEUD_VERSION, uuid,
-                                         PSEUD_WORK, body->data, (Py_ssize_t)body->size);
-        PyObject *res = frames == NULL ? NULL
-            : PyObject_CallMethod(self->auth_backend, "save_last_work", "O", frames);
-        Py_XDECREF(frames);
+        /* the plugin is Python and may switch greenlets, and another call
+         * may then reuse the shared buffer: send from the frames' copy */
+        frames = Py_BuildValue("[OyyOyy#]", routing, "", PSEUD_VERSION, uuid,
+                               PSEUD_WORK, body->data, (Py_ssize_t)body->size);
+        if (frames == NULL)
+            goto fail_pooled;
+        PyObject *copy = PyList_GET_ITEM(frames, 5);
+        data = PyBytes_AS_STRING(copy);
+        size = PyBytes_GET_SIZE(copy);
+        body = NULL;
+        PyObject *res = PyObject_CallMethod(self->auth_backend, "save_last_work", "O", frames);
         if (res == NULL)
             goto fail_pooled;
         Py_DECREF(res);
     }
-    if (send_or_queue(self, routing, uuid, PSEUD_WORK[0], body->data, body->size,
+    if (send_or_queue(self, routing, uuid, PSEUD_WORK[0], data, size,
                       body, f->deadline, fut) < 0)
         goto fail_pooled;
     if (arm_deadline_timer(self) < 0)
         goto fail_pooled;
     goto done;
-fail_pooled:
-    deadline_unlink(self, f);
-    if (PyDict_DelItem(self->future_pool, uuid) < 0)
-        PyErr_Clear();
+fail_pooled: {
+        /* stop() or the deadline may already have taken it out */
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        deadline_unlink(self, f);
+        if (PyDict_DelItem(self->future_pool, uuid) < 0)
+            PyErr_Clear();
+        PyErr_Restore(et, ev, tb);
+    }
 fail:
     Py_CLEAR(fut);
 done:
     msgpack_sbuffer_destroy(&local);
+    Py_XDECREF(frames);
     Py_XDECREF(uuid);
     Py_XDECREF(work);
     Py_DECREF(routing);
@@ -535,6 +565,10 @@ done:
 static void
 send_reply(RPCObject *self, PyObject *routing, PyObject *uuid, char type, PyObject *value)
 {
+    if (self->sock == NULL) {
+        pseud_log(self->st, "warning", "pseud: reply dropped, the RPC is stopped");
+        return;
+    }
     msgpack_sbuffer local;
     msgpack_sbuffer_init(&local);
     msgpack_sbuffer *body = pack_body(self, value, &local);
@@ -544,7 +578,11 @@ send_reply(RPCObject *self, PyObject *routing, PyObject *uuid, char type, PyObje
         PyErr_Fetch(&et, &ev, &tb);
         PyErr_NormalizeException(&et, &ev, &tb);
         PyObject *msg = ev ? PyObject_Str(ev) : NULL;
-        PyObject *err = Py_BuildValue("(sOs)", et ? ((PyTypeObject *)et)->tp_name : "TypeError",
+        if (msg == NULL)
+            PyErr_Clear();
+        const char *cls = et ? ((PyTypeObject *)et)->tp_name : "TypeError";
+        const char *dot = strrchr(cls, '.');
+        PyObject *err = Py_BuildValue("(sOs)", dot ? dot + 1 : cls,
                                       msg ? msg : Py_None, "");
         Py_XDECREF(msg);
         Py_XDECREF(et);
@@ -561,7 +599,7 @@ send_reply(RPCObject *self, PyObject *routing, PyObject *uuid, char type, PyObje
         PyErr_Clear();
         goto done;
     }
-    if (self->sock == NULL) {
+    if (self->sock == NULL) {   /* stopped while a pack function ran */
         pseud_log(self->st, "warning", "pseud: reply dropped, the RPC is stopped");
         goto done;
     }
@@ -682,7 +720,10 @@ lookup_callable(RPCObject *self, PyObject *name, PyObject *user_id)
         && PyObject_TypeCheck(self->proxy_to, self->st->RPC_Type)) {
         PyErr_Clear();
         RPCObject *other = (RPCObject *)self->proxy_to;
-        callable = registry_lookup(self->st, other->registry, name, pred_kwargs);
+        if (other->registry != NULL)
+            callable = registry_lookup(self->st, other->registry, name, pred_kwargs);
+        else
+            PyErr_SetObject(self->st->ServiceNotFoundError, name);
     }
     Py_XDECREF(pred_kwargs);
     return callable;
@@ -772,8 +813,20 @@ handle_work(RPCObject *self, PyObject *routing, PyObject *uuid, PyObject *user_i
 }
 
 static void
-handle_reply(RPCObject *self, PyObject *uuid, int is_error, const char *body, size_t body_len)
+handle_reply(RPCObject *self, PyObject *routing, PyObject *uuid, int is_error,
+             const char *body, size_t body_len)
 {
+    /* message ids are guessable: a reply only counts from the peer the
+     * call went to, or any peer could answer calls meant for another */
+    PyObject *pending = PyDict_GetItemWithError(self->future_pool, uuid);
+    PyObject *peer = pending != NULL ? ((FutureObject *)pending)->peer : NULL;
+    if (peer != NULL && (PyBytes_GET_SIZE(peer) != PyBytes_GET_SIZE(routing)
+                         || memcmp(PyBytes_AS_STRING(peer), PyBytes_AS_STRING(routing),
+                                   PyBytes_GET_SIZE(peer)) != 0)) {
+        pseud_log(self->st, "warning", "pseud: reply from %R to a call sent to %R dropped",
+                  routing, peer);
+        return;
+    }
     PyObject *fut = pool_pop(self, uuid);
     if (fut == NULL) {
         PyErr_Clear();
@@ -885,7 +938,7 @@ handle_message(RPCObject *self, pseud_frames *m)
         handle_work(self, routing, uuid, user_id, m->body, m->body_len);
     }
     else if (type == PSEUD_OK[0] || type == PSEUD_ERROR[0]) {
-        handle_reply(self, uuid, type == PSEUD_ERROR[0], m->body, m->body_len);
+        handle_reply(self, routing, uuid, type == PSEUD_ERROR[0], m->body, m->body_len);
     }
     else if (type == PSEUD_HEARTBEAT[0]) {
         /* every message is a heartbeat: already counted above */
@@ -965,6 +1018,15 @@ rpc_on_ready(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
 static int
 reader_wait(RPCObject *self, int yield_only)
 {
+    if (!yield_only && self->sock != NULL) {
+        /* any libzmq call (bind, connect, a failed receive) may have taken
+         * the fd's edge: never park while input is waiting */
+        int events = 0;
+        size_t len = sizeof(events);
+        if (zmq_getsockopt(self->sock, ZMQ_EVENTS, &events, &len) == 0
+            && (events & ZMQ_POLLIN))
+            return 0;
+    }
     PyObject *w = green_waiter(self->st);
     if (w == NULL)
         return -1;
@@ -1082,7 +1144,8 @@ setup_socket(RPCObject *self)
         return -1;
     }
     int one = 1, zero = 0;
-    int ms = (int)(self->timeout * 1000);
+    /* SNDTIMEO only matters to plugins' blocking sends: ours never block */
+    int ms = self->timeout * 1000 >= INT_MAX ? -1 : (int)(self->timeout * 1000);
     int64_t maxsize = self->max_message_size;
     if (zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) != 0
         || zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof(one)) != 0
@@ -1367,6 +1430,22 @@ rpc_getattro(PyObject *op, PyObject *name)
 
 /* ----------------------------------------------------------- the type */
 
+/* A plugin whose class sets `_pseud_noop = True` is never called: 1, 0, -1. */
+static int
+plugin_is_noop(PyObject *plugin)
+{
+    PyObject *flag = PyObject_GetAttrString(plugin, "_pseud_noop");
+    if (flag == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            return -1;
+        PyErr_Clear();
+        return 0;
+    }
+    int res = PyObject_IsTrue(flag);
+    Py_DECREF(flag);
+    return res;
+}
+
 static int
 rpc_init(PyObject *op, PyObject *args, PyObject *kwds)
 {
@@ -1383,9 +1462,9 @@ rpc_init(PyObject *op, PyObject *args, PyObject *kwds)
                                      &is_server, &timeout, &registry, &packer, &proxy_to,
                                      &auth, &hb, &max_message_size))
         return -1;
-    if (!(timeout > 0)) {
-        PyErr_Format(PyExc_ValueError, "pseud: timeout must be a positive number of seconds, not %R",
-                     PyTuple_GET_SIZE(args) > 3 ? PyTuple_GET_ITEM(args, 3) : Py_None);
+    if (!(timeout > 0) || !isfinite(timeout)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "pseud: timeout must be a positive, finite number of seconds");
         return -1;
     }
     if (self->sock != NULL) {
@@ -1432,20 +1511,9 @@ rpc_init(PyObject *op, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->heartbeat_backend, Py_NewRef(hb));
     self->auth_noop = auth == Py_None;
     self->heartbeat_noop = hb == Py_None;
-    if (!self->auth_noop) {
-        PyObject *flag = PyObject_GetAttrString(auth, "_pseud_noop");
-        if (flag == NULL)
-            PyErr_Clear();
-        self->auth_noop = flag != NULL && PyObject_IsTrue(flag) == 1;
-        Py_XDECREF(flag);
-    }
-    if (!self->heartbeat_noop) {
-        PyObject *flag = PyObject_GetAttrString(hb, "_pseud_noop");
-        if (flag == NULL)
-            PyErr_Clear();
-        self->heartbeat_noop = flag != NULL && PyObject_IsTrue(flag) == 1;
-        Py_XDECREF(flag);
-    }
+    if ((!self->auth_noop && (self->auth_noop = plugin_is_noop(auth)) < 0)
+        || (!self->heartbeat_noop && (self->heartbeat_noop = plugin_is_noop(hb)) < 0))
+        return -1;
     return 0;
 }
 
@@ -1626,7 +1694,16 @@ get_started(PyObject *op, void *closure)
     return PyBool_FromLong(self->started && !self->stopped);
 }
 
+/* A read-only view: the deadline list relies on the pool owning its futures. */
+static PyObject *
+get_future_pool(PyObject *op, void *closure)
+{
+    (void)closure;
+    return PyDictProxy_New(((RPCObject *)op)->future_pool);
+}
+
 static PyGetSetDef rpc_getset[] = {
+    {"future_pool", get_future_pool, NULL, "Pending calls: uuid -> future (read-only view).", NULL},
     {"timeout", get_timeout, NULL, "Seconds a call may take before it fails with gevent.Timeout.", NULL},
     {"initialized", get_initialized, NULL, "True once bound or connected, until stopped.", NULL},
     {"started", get_started, NULL, "True while the reader runs.", NULL},
@@ -1641,7 +1718,6 @@ static PyMemberDef rpc_members[] = {
     {"proxy_to", T_OBJECT, offsetof(RPCObject, proxy_to), READONLY, "RPC whose registry serves names this one lacks."},
     {"auth_backend", T_OBJECT, offsetof(RPCObject, auth_backend), READONLY, "Security plugin instance."},
     {"heartbeat_backend", T_OBJECT, offsetof(RPCObject, heartbeat_backend), READONLY, "Heartbeat plugin instance."},
-    {"future_pool", T_OBJECT, offsetof(RPCObject, future_pool), READONLY, "Pending calls: uuid -> future."},
     {"last_endpoint", T_OBJECT, offsetof(RPCObject, last_endpoint), READONLY, "Endpoint of the last bind(), resolved."},
     {"__dictoffset__", T_PYSSIZET, offsetof(RPCObject, dict), READONLY, NULL},
     {"__weaklistoffset__", T_PYSSIZET, offsetof(RPCObject, weakreflist), READONLY, NULL},

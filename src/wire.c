@@ -43,7 +43,8 @@ wire_recv(void *socket, pseud_frames *m)
             return WIRE_BAD;
         }
         has_more = more(slot);
-        total++;
+        if (total <= WIRE_FRAMES)   /* counts past 7 mean the same: too many */
+            total++;
         if (slot == &extra)
             zmq_msg_close(&extra);
         else
