@@ -37,6 +37,7 @@
 #define RETRY_FIRST 0.002           /* outbox retry interval, doubling up to RETRY_MAX */
 #define RETRY_MAX 0.05
 #define DEFAULT_MAX_MESSAGE_SIZE (64 * 1024 * 1024)
+#define OUTBOX_MAX_REPLIES 1000     /* replies held for peers that do not read */
 
 typedef struct {
     PyObject_HEAD
@@ -578,12 +579,14 @@ send_reply(RPCObject *self, PyObject *routing, PyObject *uuid, char type, PyObje
         PyErr_Fetch(&et, &ev, &tb);
         PyErr_NormalizeException(&et, &ev, &tb);
         PyObject *msg = ev ? PyObject_Str(ev) : NULL;
-        if (msg == NULL)
+        if (msg == NULL) {   /* the message is a str on the wire, whatever happens */
             PyErr_Clear();
+            msg = PyUnicode_FromString("");
+        }
         const char *cls = et ? ((PyTypeObject *)et)->tp_name : "TypeError";
         const char *dot = strrchr(cls, '.');
-        PyObject *err = Py_BuildValue("(sOs)", dot ? dot + 1 : cls,
-                                      msg ? msg : Py_None, "");
+        PyObject *err = msg == NULL ? NULL
+            : Py_BuildValue("(sOs)", dot ? dot + 1 : cls, msg, "");
         Py_XDECREF(msg);
         Py_XDECREF(et);
         Py_XDECREF(ev);
@@ -608,6 +611,13 @@ send_reply(RPCObject *self, PyObject *routing, PyObject *uuid, char type, PyObje
                       body->data, body->size, body);
     if (rc == 0) {
         after_io(self);
+    }
+    else if (rc == 1 && zmq_errno() == EAGAIN
+             && PyList_GET_SIZE(self->outbox) >= OUTBOX_MAX_REPLIES) {
+        /* a peer that does not read must not make us hold its replies
+         * without bound (libzmq already holds its SNDHWM) */
+        pseud_log(self->st, "warning", "pseud: reply to %R dropped: it reads nothing "
+                  "and %d replies wait already", routing, OUTBOX_MAX_REPLIES);
     }
     else if (rc == 1 && zmq_errno() == EAGAIN) {
         if (outbox_push(self, green_now() + self->timeout, NULL, routing, uuid, type,
@@ -1144,13 +1154,17 @@ setup_socket(RPCObject *self)
         return -1;
     }
     int one = 1, zero = 0;
-    /* SNDTIMEO only matters to plugins' blocking sends: ours never block */
+    /* IMMEDIATE: no queueing into a connection that is not (or no longer)
+     * up, so a call made while the peer is away gets EHOSTUNREACH and waits
+     * in the outbox for it to come back, instead of vanishing in a dead pipe.
+     * SNDTIMEO only matters to plugins' blocking sends: ours never block */
     int ms = self->timeout * 1000 >= INT_MAX ? -1 : (int)(self->timeout * 1000);
     int64_t maxsize = self->max_message_size;
     if (zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) != 0
         || zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof(one)) != 0
         || zmq_setsockopt(s, ZMQ_SNDTIMEO, &ms, sizeof(ms)) != 0
         || zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero)) != 0
+        || zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one)) != 0
         || (maxsize > 0 && zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxsize, sizeof(maxsize)) != 0)
         || (self->is_server && self->user_id != Py_None
             && zmq_setsockopt(s, ZMQ_ROUTING_ID, PyBytes_AS_STRING(self->user_id),
@@ -1702,7 +1716,16 @@ get_future_pool(PyObject *op, void *closure)
     return PyDictProxy_New(((RPCObject *)op)->future_pool);
 }
 
+static PyObject *
+get_pending_sends(PyObject *op, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSsize_t(PyList_GET_SIZE(((RPCObject *)op)->outbox));
+}
+
 static PyGetSetDef rpc_getset[] = {
+    {"pending_sends", get_pending_sends, NULL,
+     "Messages waiting for their peer to be reachable or to read.", NULL},
     {"future_pool", get_future_pool, NULL, "Pending calls: uuid -> future (read-only view).", NULL},
     {"timeout", get_timeout, NULL, "Seconds a call may take before it fails with gevent.Timeout.", NULL},
     {"initialized", get_initialized, NULL, "True once bound or connected, until stopped.", NULL},

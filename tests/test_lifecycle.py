@@ -209,7 +209,8 @@ def test_calls_that_never_return_time_out_and_leak_nothing(make_server, make_cli
     settle()
     assert not blocked
     assert client.future_pool == {}
-    assert live_greenlets() <= greenlets0
+    # the server keeps up to 16 idle worker greenlets for the next calls
+    assert live_greenlets() <= greenlets0 + 16
 
 
 def test_unreachable_peer_timeouts_leave_nothing_queued(make_client):
@@ -540,12 +541,6 @@ def test_server_restarted_on_a_new_endpoint_is_reached(make_server, make_client)
     assert client.future_pool == {}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'BUG: rpc.c setup_socket() does not set ZMQ_IMMEDIATE, so a connected '
-    'ROUTER keeps the pipe (and routing id) of a dead peer: a call made while '
-    'the server is down is queued into that dead pipe (no EHOSTUNREACH, no '
-    'outbox retry) and is lost even once a server with the same user_id is '
-    'reachable on another endpoint'))
 def test_call_made_during_outage_reaches_server_restarted_elsewhere(make_server,
                                                                     make_client):
     user_id = unique('phoenix')
@@ -562,11 +557,6 @@ def test_call_made_during_outage_reaches_server_restarted_elsewhere(make_server,
 
 # --------------------------------------- future_pool is a live, mutable dict
 
-@pytest.mark.xfail(strict=True, reason=(
-    'BUG: rpc.c exposes future_pool as the live dict while the deadline list '
-    'threads borrowed pointers through the futures; removing an entry from '
-    'Python frees a future still on the list and rpc_on_deadline() '
-    '(rpc.c:394, Py_NewRef(f->key)) reads freed memory: segfault'))
 def test_clearing_future_pool_from_python_does_not_crash():
     script = textwrap.dedent('''
         import gc, gevent, pseud
@@ -576,7 +566,14 @@ def test_clearing_future_pool_from_python_does_not_crash():
         client.connect(endpoint)
         futures = [client.anything() for _ in range(3)]
         gevent.sleep(0.1)
-        client.future_pool.clear()
+        try:
+            client.future_pool.clear()      # a read-only view: refused
+        except AttributeError:
+            pass
+        try:
+            client.future_pool[b'x' * 16] = 'not a future'
+        except TypeError:
+            pass
         del futures
         gc.collect()
         gevent.sleep(0.5)          # the deadline timer walks its list
