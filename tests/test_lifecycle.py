@@ -166,7 +166,9 @@ def test_no_future_greenlet_ref_or_memory_growth_per_call(echo_pair):
     assert live_futures() <= futures0
     assert live_greenlets() <= greenlets0
     assert sys.getrefcount(arg) == refs0
-    assert rss_at_20k - rss_at_10k < 4 * 1024 * 1024, (rss_at_10k, rss_at_20k)
+    if not os.environ.get('PSEUD_SANITIZER'):
+        # (AddressSanitizer keeps freed memory in quarantine: RSS means nothing there)
+        assert rss_at_20k - rss_at_10k < 4 * 1024 * 1024, (rss_at_10k, rss_at_20k)
 
 
 # ------------------------------------- 3. futures never resolved (zerorpc 215)
