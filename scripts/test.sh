@@ -9,6 +9,9 @@ if [ "${1:-}" = --asan ]; then variant=asan; shift; fi
 pseud_setup "$variant"
 cd "$PSEUD_ROOT"
 export PYTHONPATH="$PSEUD_LIB"
+# child processes of the tests must import the build, not the source tree
+# in the current directory (python -c would put it first)
+export PYTHONSAFEPATH=1
 if [ "$variant" = asan ]; then
     # ASan must be loaded first; CPython's own allocations go through malloc
     # so that they are checked too. Leak checks are off: the interpreter

@@ -1410,6 +1410,55 @@ rpc_send_work_meth(PyObject *op, PyObject *args, PyObject *kwargs)
     return res;
 }
 
+/* send_message(frames): what plugins use to speak the protocol (HEARTBEAT,
+ * HELLO, AUTHENTICATED...). A six-frame pseud message whose peer is not
+ * reachable yet waits in the outbox like a call; anything else goes out
+ * as it is or fails. */
+static PyObject *
+rpc_send_message(PyObject *op, PyObject *frames_in)
+{
+    RPCObject *self = (RPCObject *)op;
+    if (require_socket(self) < 0)
+        return NULL;
+    PyObject *frames = PySequence_Fast(frames_in, "pseud: send_message() takes a list of frames");
+    if (frames == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(frames);
+    PyObject **items = PySequence_Fast_ITEMS(frames);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!PyBytes_Check(items[i])) {
+            PyErr_Format(PyExc_TypeError, "pseud: frame %zd must be bytes, not %.100s",
+                         i, Py_TYPE(items[i])->tp_name);
+            Py_DECREF(frames);
+            return NULL;
+        }
+    }
+    int rc;
+    if (n == WIRE_FRAMES && PyBytes_GET_SIZE(items[4]) == 1 && PyBytes_GET_SIZE(items[1]) == 0) {
+        rc = send_or_queue(self, items[0], items[3], PyBytes_AS_STRING(items[4])[0],
+                           PyBytes_AS_STRING(items[5]), PyBytes_GET_SIZE(items[5]), NULL,
+                           green_now() + self->timeout, NULL);
+    }
+    else {
+        rc = 0;
+        for (Py_ssize_t i = 0; i < n && rc == 0; i++) {
+            int flags = ZMQ_DONTWAIT | (i + 1 < n ? ZMQ_SNDMORE : 0);
+            if (zmq_send(self->sock, PyBytes_AS_STRING(items[i]), PyBytes_GET_SIZE(items[i]), flags) < 0) {
+                if (i > 0)
+                    abandon_message(self->sock);
+                zmq_error("send_message");
+                rc = -1;
+            }
+        }
+        if (rc == 0)
+            after_io(self);
+    }
+    Py_DECREF(frames);
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 /* Unknown attributes become proxies: `client.hello` calls the remote 'hello'. */
 static PyObject *
 rpc_getattro(PyObject *op, PyObject *name)
@@ -1755,6 +1804,8 @@ static PyMethodDef rpc_methods[] = {
     {"stop", rpc_stop, METH_NOARGS, "Stop the reader and plugins, close the socket; pending calls fail. Idempotent."},
     {"close", rpc_stop, METH_NOARGS, "Alias of stop()."},
     {"send_to", rpc_send_to, METH_O, "send_to(user_id): a proxy whose calls go to that peer."},
+    {"send_message", rpc_send_message, METH_O,
+     "send_message(frames): send a multipart message on the RPC's socket (for plugins)."},
     {"send_work", (PyCFunction)(void (*)(void))rpc_send_work_meth, METH_VARARGS | METH_KEYWORDS,
      "send_work(user_id, name, *args, **kwargs): send WORK; returns a future."},
     {"_read_loop", rpc_read_loop, METH_NOARGS, NULL},
