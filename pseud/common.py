@@ -82,6 +82,50 @@ class BaseRPC(_pseud.RPC):
             auth_backend=auth, heartbeat_backend=heartbeat,
             max_message_size=max_message_size)
 
+    # ---- what plugins use (SPEC section 6) --------------------------------
+
+    @property
+    def context(self):
+        """The libzmq context of every RPC of the process, for helper
+        sockets (``rpc.context.socket(kind)``); the ``context=`` option is
+        accepted and ignored."""
+        return _pseud.Context.instance()
+
+    @context.setter
+    def context(self, value):
+        self._context_option = value
+
+    def create_periodic_callback(self, callback, seconds):
+        """Call ``callback()`` every ``seconds`` until ``.kill()``."""
+        import gevent
+
+        def repeat():
+            while True:
+                gevent.sleep(seconds)
+                callback()
+        return gevent.spawn(repeat)
+
+    def create_later_callback(self, callback, seconds):
+        """Call ``callback()`` once after ``seconds``, unless ``.kill()``-ed."""
+        import gevent
+        return gevent.spawn_later(seconds, callback)
+
+    def read_forever(self, socket, callback, copy=False):
+        """Call ``callback(frames)`` for each message of ``socket`` until
+        the socket is closed or ``.kill()``."""
+        import gevent
+
+        def read():
+            while not socket.closed:
+                try:
+                    frames = socket.recv_multipart(copy=copy)
+                except _pseud.ZMQError:
+                    if socket.closed:
+                        return
+                    raise
+                callback(frames)
+        return gevent.spawn(read)
+
     @property
     def register_rpc(self):
         """register_rpc bound to this instance's own registry."""

@@ -1,13 +1,17 @@
-"""Heartbeat plugins (SPEC section 7)."""
+"""Heartbeat plugins (SPEC section 7).
+
+``handle_heartbeat(user_id, routing_id)`` is called by the core for every
+authenticated incoming message: every message counts as a heartbeat.
+"""
+from .interfaces import EMPTY_DELIMITER, HEARTBEAT, VERSION
 from .utils import register_heartbeat_backend
 
+__all__ = ['BaseHeartbeatBackend', 'NoOpHeartbeatBackend',
+           'TestingHeartbeatClient', 'TestingHeartbeatServer']
 
-@register_heartbeat_backend
-class NoOpHeartbeatBackend:
-    """No heartbeating."""
 
-    name = 'noop_heartbeat_backend'
-    _pseud_noop = True
+class BaseHeartbeatBackend:
+    """Every method the core may call, doing nothing: subclass and override."""
 
     def __init__(self, rpc):
         self.rpc = rpc
@@ -23,3 +27,74 @@ class NoOpHeartbeatBackend:
 
     def handle_timeout(self, user_id, routing_id):
         pass
+
+
+@register_heartbeat_backend
+class NoOpHeartbeatBackend(BaseHeartbeatBackend):
+    """No heartbeating."""
+
+    name = 'noop_heartbeat_backend'
+    _pseud_noop = True
+
+
+@register_heartbeat_backend
+class TestingHeartbeatClient(BaseHeartbeatBackend):
+    """Sends a HEARTBEAT to its server every ``interval`` seconds."""
+
+    name = 'testing_heartbeat_backend'
+    serves = 'client'
+    interval = 0.1
+
+    def configure(self):
+        self.task = self.rpc.create_periodic_callback(self.send_heartbeat, self.interval)
+
+    def send_heartbeat(self):
+        self.rpc.send_message([self.rpc.peer_routing_id, EMPTY_DELIMITER, VERSION,
+                               b'', HEARTBEAT, b''])
+
+    def stop(self):
+        task = getattr(self, 'task', None)
+        if task is not None:
+            task.kill()
+
+
+@register_heartbeat_backend
+class TestingHeartbeatServer(BaseHeartbeatBackend):
+    """Publishes each heartbeat's user id on a PUB socket bound to
+    ``endpoint``, and ``Gone <repr of id>`` after ``max_silence`` seconds
+    without one from that peer."""
+
+    name = 'testing_heartbeat_backend'
+    serves = 'server'
+    endpoint = 'ipc://testing_heartbeating_backend'
+    max_silence = 0.2
+    PUB = 1
+
+    def __init__(self, rpc):
+        super().__init__(rpc)
+        self.timeouts = {}
+        self.publisher = None
+
+    def configure(self):
+        self.publisher = self.rpc.context.socket(self.PUB)
+        self.publisher.linger = 0
+        self.publisher.bind(self.endpoint)
+
+    def handle_heartbeat(self, user_id, routing_id):
+        self.publisher.send(user_id)
+        previous = self.timeouts.pop(user_id, None)
+        if previous is not None:
+            previous.kill()
+        self.timeouts[user_id] = self.rpc.create_later_callback(
+            lambda: self.handle_timeout(user_id, routing_id), self.max_silence)
+
+    def handle_timeout(self, user_id, routing_id):
+        self.timeouts.pop(user_id, None)
+        self.publisher.send(('Gone %r' % (user_id,)).encode('utf-8'))
+
+    def stop(self):
+        for task in self.timeouts.values():
+            task.kill()
+        self.timeouts.clear()
+        if self.publisher is not None:
+            self.publisher.close()
