@@ -66,6 +66,27 @@ pseud_venv() {
     fi
 }
 
+# Upstream pseud 1.0.1, the interop tests' peer, in its own environment:
+# it is a package named `pseud` too, so it never goes into $PSEUD_VENV.
+# Sets PSEUD_INTEROP_PYTHON; tests/interop runs upstream_peer.py with it.
+pseud_interop_venv() {
+    local venv=${PSEUD_INTEROP_VENV:-$PSEUD_ROOT/.venv-interop}
+    local req="$PSEUD_ROOT/tests/interop/requirements.txt"
+    if [ ! -x "$venv/bin/python" ]; then
+        echo "== creating $venv"
+        python3 -m venv "$venv"
+    fi
+    local stamp="$venv/.pseud-interop-deps"
+    local want
+    want=$(cat "$req")
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        echo "== installing upstream pseud into $venv"
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+        printf '%s' "$want" > "$stamp"
+    fi
+    PSEUD_INTEROP_PYTHON="$venv/bin/python"
+}
+
 # Build the package (Python files and the extension) into build/<variant>/lib.
 pseud_build() {
     local variant=${1:-plain}

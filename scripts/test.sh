@@ -7,11 +7,16 @@ source "$(dirname "$0")/setup-env.sh"
 variant=plain
 if [ "${1:-}" = --asan ]; then variant=asan; shift; fi
 pseud_setup "$variant"
+pseud_interop_venv
 cd "$PSEUD_ROOT"
 export PYTHONPATH="$PSEUD_LIB"
-# child processes of the tests must import the build, not the source tree
-# in the current directory (python -c would put it first)
+# `python -c` subprocesses of the tests run from the repository root: without
+# this, its pseud/ sources (no extension built there) would come before
+# PYTHONPATH on sys.path and shadow the build.
 export PYTHONSAFEPATH=1
+# tests/interop: upstream pseud 1.0.1's python (its own venv); the tests
+# run it without this process's PYTHONPATH, LD_PRELOAD and sanitizer settings.
+export PSEUD_INTEROP_PYTHON
 if [ "$variant" = asan ]; then
     # ASan must be loaded first; CPython's own allocations go through malloc
     # so that they are checked too. Leak checks are off: the interpreter
