@@ -97,6 +97,10 @@ def run_loop(rt, scenario, caller, plan, make_caller):
 
 
 def call(rt, scenario, bind, endpoint, seconds):
+    why = rt.row.NOT_SUPPORTED.get(scenario.name)
+    if why:
+        control.emit(event='n/a', reason=why)
+        return
     if scenario.loop == 'processes':
         return call_from_processes(rt, scenario, endpoint, seconds)
     if bind:
