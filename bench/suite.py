@@ -150,7 +150,7 @@ def measure(launcher, row, scenario):
         client_cpu = event.get('children_cpu', event['cpu'] - ready['cpu'])
         rate = calls / event['seconds']
         if scenario.unit == 'MB/s':
-            rate = rate * MEGABYTE / 1e6
+            rate = rate * len(MEGABYTE) / 1e6
         return {'rate': rate, 'calls': calls,
                 'client_us': 1e6 * client_cpu / calls,
                 'server_us': 1e6 * (server['cpu'] - server_start['cpu']) / calls,
