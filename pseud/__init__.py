@@ -7,7 +7,8 @@ from . import interfaces, utils  # noqa: F401
 from . import auth, heartbeat, predicate  # noqa: F401  (register built-in plugins)
 from .client import Client
 from .server import Server
-from ._pseud import SyncClient
+from ._pseud import SyncClient, curve_keypair, z85_decode, z85_encode
 
-__all__ = ['Client', 'Server', 'SyncClient']
+__all__ = ['Client', 'Server', 'SyncClient', 'curve_keypair', 'z85_encode',
+           'z85_decode']
 __version__ = '0.1.0'

@@ -1,0 +1,315 @@
+"""Security and heartbeat plugins over real sockets (SPEC sections 6, 7)."""
+import gevent
+import pytest
+
+import pseud
+from pseud import _pseud
+from pseud.interfaces import IAuthenticationBackend, IClient, IServer, UnauthorizedError
+from pseud.utils import auth_backends, register_auth_backend
+
+from conftest import unique
+
+pytestmark = pytest.mark.timeout(30)
+
+REFUSED = 0.6     # timeout of calls that a refused handshake must fail
+
+
+def whoami_server(make_server, endpoint='tcp://127.0.0.1:*', **options):
+    server, bound = make_server(endpoint=endpoint, **options)
+
+    @server.register_rpc(with_identity=True)
+    def whoami(user_id):
+        return user_id
+
+    return server, bound
+
+
+# ------------------------------------------------------------------ plain
+
+@pytest.mark.parametrize('transport', ['tcp', 'inproc'])
+def test_plain_accepts_login_equal_password(make_server, make_client, transport):
+    endpoint = 'tcp://127.0.0.1:*' if transport == 'tcp' else 'inproc://%s' % unique('plain')
+    server, bound = whoami_server(make_server, endpoint, security_plugin='plain')
+    client = make_client(server.user_id, bound, security_plugin='plain',
+                         user_id='alice', password='alice')
+    assert client.whoami().get() == b'alice'
+
+
+def test_plain_refuses_wrong_password(make_server, make_client):
+    server, bound = whoami_server(make_server, security_plugin='plain')
+    client = make_client(server.user_id, bound, security_plugin='plain',
+                         user_id='alice', password='wrong', timeout=REFUSED)
+    with pytest.raises(gevent.Timeout):
+        client.whoami().get()
+    good = make_client(server.user_id, bound, security_plugin='plain',
+                       user_id='bob', password='bob')
+    assert good.whoami().get() == b'bob'
+
+
+def test_plaintext_client_cannot_talk_to_plain_server(make_server, make_client):
+    server, bound = whoami_server(make_server, security_plugin='plain')
+    client = make_client(server.user_id, bound, timeout=REFUSED)
+    with pytest.raises(gevent.Timeout):
+        client.whoami().get()
+
+
+# ----------------------------------------------------------- trusted_peer
+
+def test_seed_server_calls_client_by_user_id(make_server, make_client):
+    server, bound = make_server('service', security_plugin='trusted_peer')
+    client = make_client('service', bound, security_plugin='plain',
+                         user_id='client1', password='')
+    client.start()
+
+    @client.register_rpc
+    def addition(a, b):
+        return a + b
+
+    # a client becomes addressable after its first message
+    with pytest.raises(pseud.interfaces.ServiceNotFoundError):
+        client.nothing_here().get()
+    assert server.send_to('client1').addition(2, 4).get() == 6
+
+
+def test_send_to_reaches_the_right_client_among_several(make_server, make_client):
+    server, bound = make_server(security_plugin='trusted_peer')
+    server.register_rpc(name='hello')(lambda: 'hi')
+    clients = {}
+    for name in ('c1', 'c2', 'c3'):
+        client = make_client(server.user_id, bound, security_plugin='plain',
+                             user_id=name, password='ignored')
+        client.register_rpc(name='me')(lambda name=name: name)
+        assert client.hello().get() == 'hi'
+        clients[name] = client
+    for name in ('c3', 'c1', 'c2'):
+        assert server.send_to(name).me().get() == name
+        assert server.send_to(name.encode()).me().get() == name
+
+
+def test_user_id_is_what_zap_authenticated(make_server, make_client):
+    """A peer cannot claim another's id: the id comes from the handshake."""
+    server, bound = whoami_server(make_server, security_plugin='trusted_peer')
+    client = make_client(server.user_id, bound, security_plugin='plain',
+                         user_id='mallory', password='x')
+    assert client.whoami().get() == b'mallory'
+
+
+def test_send_to_unknown_user_id_fails_at_timeout(make_server):
+    server, bound = make_server(security_plugin='trusted_peer', timeout=REFUSED)
+    with pytest.raises(gevent.Timeout):
+        server.send_to('nobody').anything().get()
+    assert server.future_pool == {}
+
+
+# ------------------------------------------------------------------ CURVE
+
+def curve_server(make_server, plugin='trusted_curve', **options):
+    public, secret = _pseud.curve_keypair()
+    server, bound = whoami_server(make_server, security_plugin=plugin,
+                                  public_key=public, secret_key=secret, **options)
+    return server, bound, public
+
+
+def test_trusted_curve_admits_known_keys(make_server, make_client):
+    server, bound, server_key = curve_server(make_server)
+    public, secret = server.auth_backend.known_identities[b'bob']
+    client = make_client(server.user_id, bound, security_plugin='trusted_curve',
+                         public_key=public, secret_key=secret, peer_public_key=server_key)
+    assert client.whoami().get() == b'bob'
+
+
+def test_trusted_curve_keys_can_be_added(make_server, make_client):
+    server, bound, server_key = curve_server(make_server)
+    public, secret = pseud.curve_keypair()
+    server.auth_backend.known_identities[b'carol'] = public
+    client = make_client(server.user_id, bound, security_plugin='trusted_curve',
+                         public_key=public, secret_key=secret, peer_public_key=server_key)
+    assert client.whoami().get() == b'carol'
+
+
+def test_trusted_curve_refuses_unknown_keys(make_server, make_client):
+    server, bound, server_key = curve_server(make_server)
+    public, secret = pseud.curve_keypair()
+    client = make_client(server.user_id, bound, security_plugin='trusted_curve',
+                         public_key=public, secret_key=secret, peer_public_key=server_key,
+                         timeout=REFUSED)
+    with pytest.raises(gevent.Timeout):
+        client.whoami().get()
+
+
+def test_plaintext_client_cannot_talk_to_curve_server(make_server, make_client):
+    server, bound, server_key = curve_server(make_server)
+    client = make_client(server.user_id, bound, timeout=REFUSED)
+    with pytest.raises(gevent.Timeout):
+        client.whoami().get()
+
+
+def test_untrusted_curve_logs_in_with_hello(make_server, make_client):
+    server, bound, server_key = curve_server(make_server, 'untrusted_curve')
+    server.auth_backend.user_map[b'alice'] = b'secret'
+    public, secret = pseud.curve_keypair()
+    client = make_client(server.user_id, bound, security_plugin='untrusted_curve',
+                         public_key=public, secret_key=secret, peer_public_key=server_key,
+                         user_id='alice', password='secret')
+    first = client.whoami().get()          # UNAUTHORIZED, HELLO, AUTHENTICATED, replay
+    assert first == public      # this connection stays known by its key
+    assert client.whoami().get() == first  # same connection: no new challenge
+    assert server.auth_backend.trusted_keys[pseud.z85_decode(public)] == b'alice'
+
+
+def test_untrusted_curve_gives_up_with_unauthorized_error(make_server, make_client):
+    server, bound, server_key = curve_server(make_server, 'untrusted_curve')
+    server.auth_backend.user_map[b'alice'] = b'secret'
+    public, secret = pseud.curve_keypair()
+    client = make_client(server.user_id, bound, security_plugin='untrusted_curve',
+                         public_key=public, secret_key=secret, peer_public_key=server_key,
+                         user_id='alice', password='wrong', timeout=3)
+    with pytest.raises(UnauthorizedError):
+        client.whoami().get()
+
+
+def test_garbage_hello_is_refused_and_server_keeps_serving(make_server, make_client):
+    server, bound, server_key = curve_server(make_server, 'untrusted_curve')
+    server.auth_backend.user_map[b'alice'] = b'secret'
+    public, secret = pseud.curve_keypair()
+    client = make_client(server.user_id, bound, security_plugin='untrusted_curve',
+                         public_key=public, secret_key=secret, peer_public_key=server_key,
+                         user_id='alice', password='secret')
+    client.start()
+    for body in (b'\xc1', b'\x93\x01\x02\x03', b'', b'\xdd\xff\xff\xff\xff'):
+        client.send_message([server.user_id, b'', b'v1', b'x' * 16, b'\x02', body])
+    assert client.whoami().get()
+
+
+def test_servers_with_different_plugins_share_a_process(make_server, make_client):
+    plain, plain_ep = whoami_server(make_server, security_plugin='plain')
+    trusted, trusted_ep = whoami_server(make_server, security_plugin='trusted_peer')
+    curve, curve_ep, curve_key = curve_server(make_server)
+    bob_public, bob_secret = curve.auth_backend.known_identities[b'bob']
+    a = make_client(plain.user_id, plain_ep, security_plugin='plain',
+                    user_id='same', password='same')
+    b = make_client(trusted.user_id, trusted_ep, security_plugin='plain',
+                    user_id='any', password='thing')
+    c = make_client(curve.user_id, curve_ep, security_plugin='trusted_curve',
+                    public_key=bob_public, secret_key=bob_secret, peer_public_key=curve_key)
+    futures = [a.whoami(), b.whoami(), c.whoami()]
+    assert [f.get() for f in futures] == [b'same', b'any', b'bob']
+
+
+# ------------------------------------------------------ plugins, written by users
+
+def test_documented_zope_style_plugin_loads_by_name_and_is_called(make_server, make_client,
+                                                                  request):
+    zope_interface = pytest.importorskip('zope.interface')
+    zope_component = pytest.importorskip('zope.component')
+    calls = []
+    name = unique('my_auth_backend')
+
+    @register_auth_backend
+    @zope_interface.implementer(IAuthenticationBackend)
+    @zope_component.adapter(IClient)
+    class MyAuthBackend:
+        def __init__(self, rpc):
+            self.rpc = rpc
+
+        def configure(self):
+            calls.append('configure')
+
+        def stop(self):
+            calls.append('stop')
+
+        def handle_hello(self, *args):
+            pass
+
+        def handle_authenticated(self, message):
+            pass
+
+        def handle_authentication(self, *args):
+            pass
+
+        def is_authenticated(self, user_id):
+            return True
+
+        def save_last_work(self, message):
+            calls.append('save_last_work')
+
+        def get_predicate_arguments(self, user_id):
+            return {}
+
+        def get_routing_id(self, user_id):
+            calls.append('get_routing_id')
+            return user_id
+
+        def register_routing_id(self, user_id, routing_id):
+            pass
+
+    MyAuthBackend.name = name
+    request.addfinalizer(lambda: auth_backends.unregister(name))
+    server, bound = make_server()
+    server.register_rpc(name='ping')(lambda: 'pong')
+    client = make_client(server.user_id, bound, security_plugin=name)
+    assert isinstance(client.auth_backend, MyAuthBackend)
+    assert client.ping().get() == 'pong'
+    assert calls[:3] == ['configure', 'get_routing_id', 'save_last_work']
+    # registered for clients only (adapter(IClient)): a server refuses the name
+    with pytest.raises(ValueError, match=name):
+        pseud.Server('x', security_plugin=name)
+    client.stop()
+    assert calls[-1] == 'stop'
+
+
+def test_zope_free_plugin_says_its_side_with_serves(request):
+    name = unique('serves')
+
+    @register_auth_backend
+    class ServerOnly(pseud.auth.BaseAuthBackend):
+        serves = 'server'
+
+    ServerOnly.name = name
+    # registered before the name was set: register again with it
+    register_auth_backend(ServerOnly)
+    request.addfinalizer(lambda: auth_backends.unregister(name))
+    assert isinstance(pseud.Server('x', security_plugin=name).auth_backend, ServerOnly)
+    with pytest.raises(ValueError, match='known: '):
+        pseud.Client('x', security_plugin=name)
+
+
+def test_unknown_plugin_name_lists_known_ones():
+    with pytest.raises(ValueError) as info:
+        pseud.Server('x', security_plugin='nope')
+    for known in ('noop_auth_backend', 'plain', 'trusted_peer', 'trusted_curve',
+                  'untrusted_curve'):
+        assert known in str(info.value)
+
+
+# -------------------------------------------------------------- heartbeats
+
+def test_testing_heartbeat_backend(make_server, make_client, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)   # ipc://testing_heartbeating_backend is a file here
+    server, bound = make_server(security_plugin='trusted_peer',
+                                heartbeat_plugin='testing_heartbeat_backend')
+    sub = server.context.socket(_pseud.SUB)
+    sub.linger = 0
+    sub.subscribe = b''
+    sub.connect('ipc://testing_heartbeating_backend')
+    request_done = []
+    try:
+        client = make_client(server.user_id, bound, security_plugin='plain',
+                             user_id='beating', password='x',
+                             heartbeat_plugin='testing_heartbeat_backend')
+        client.start()
+        seen = []
+        with gevent.Timeout(5):
+            while b'beating' not in seen:
+                seen.append(sub.recv())
+        client.stop()
+        with gevent.Timeout(5):
+            while True:
+                message = sub.recv()
+                if message.startswith(b'Gone'):
+                    break
+        assert message == b"Gone b'beating'"
+        request_done.append(True)
+    finally:
+        sub.close()
+    assert request_done
