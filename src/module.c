@@ -6,6 +6,7 @@
 #include "future.h"
 #include "proxy.h"
 #include "rpc.h"
+#include "socket.h"
 
 #include <stdarg.h>
 #include <zmq.h>
@@ -77,7 +78,8 @@ pseud_exec(PyObject *module)
         || codec_init_module(module, st) < 0
         || registry_init_module(module, st) < 0
         || proxy_init_module(module, st) < 0
-        || rpc_init_module(module, st) < 0)
+        || rpc_init_module(module, st) < 0
+        || socket_init_module(module, st) < 0)
         return -1;
 
     int major, minor, patch;
@@ -102,9 +104,15 @@ pseud_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->Packer_Type);
     Py_VISIT(st->Proxy_Type);
     Py_VISIT(st->RPC_Type);
+    Py_VISIT(st->Context_Type);
+    Py_VISIT(st->Socket_Type);
+    Py_VISIT(st->Frame_Type);
     Py_VISIT(st->ServiceNotFoundError);
     Py_VISIT(st->TimeoutError);
     Py_VISIT(st->UnauthorizedError);
+    Py_VISIT(st->ZMQError);
+    Py_VISIT(st->Again);
+    Py_VISIT(st->context);
     Py_VISIT(st->ExtType);
     Py_VISIT(st->global_registry);
     Py_VISIT(st->default_packer);
@@ -130,9 +138,15 @@ pseud_clear(PyObject *module)
     Py_CLEAR(st->Packer_Type);
     Py_CLEAR(st->Proxy_Type);
     Py_CLEAR(st->RPC_Type);
+    Py_CLEAR(st->Context_Type);
+    Py_CLEAR(st->Socket_Type);
+    Py_CLEAR(st->Frame_Type);
     Py_CLEAR(st->ServiceNotFoundError);
     Py_CLEAR(st->TimeoutError);
     Py_CLEAR(st->UnauthorizedError);
+    Py_CLEAR(st->ZMQError);
+    Py_CLEAR(st->Again);
+    Py_CLEAR(st->context);
     Py_CLEAR(st->ExtType);
     Py_CLEAR(st->global_registry);
     Py_CLEAR(st->default_packer);
