@@ -179,6 +179,69 @@ green_timeout_exc(pseud_state *st, double seconds)
     return PyObject_CallFunction(st->gevent_Timeout, "d", seconds);
 }
 
+PyObject *
+green_getcurrent(pseud_state *st)
+{
+    if (green_ensure(st) < 0)
+        return NULL;
+    return PyObject_CallNoArgs(st->gevent_getcurrent);
+}
+
+PyObject *
+green_io_new(pseud_state *st, int fd)
+{
+    PyObject *loop = hub_loop(st);
+    if (loop == NULL)
+        return NULL;
+    PyObject *io = PyObject_CallMethod(loop, "io", "ii", fd, 1);
+    Py_DECREF(loop);
+    return io;
+}
+
+int
+green_watcher_start(PyObject *watcher, PyObject *cb)
+{
+    PyObject *res = PyObject_CallMethod(watcher, "start", "O", cb);
+    if (res == NULL)
+        return -1;
+    Py_DECREF(res);
+    return 0;
+}
+
+void
+green_watcher_stop(PyObject *watcher)
+{
+    if (watcher == NULL)
+        return;
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    PyObject *res = PyObject_CallMethod(watcher, "stop", NULL);
+    Py_XDECREF(res);
+    PyErr_Clear();
+    PyErr_Restore(et, ev, tb);
+}
+
+int
+green_waiter_switch(PyObject *waiter, PyObject *value)
+{
+    PyObject *res = PyObject_CallMethod(waiter, "switch", "O", value);
+    if (res == NULL)
+        return -1;
+    Py_DECREF(res);
+    return 0;
+}
+
+int
+green_wake_later(pseud_state *st, PyObject *waiter, PyObject *value)
+{
+    PyObject *sw = PyObject_GetAttrString(waiter, "switch");
+    if (sw == NULL)
+        return -1;
+    int rc = green_run_callback(st, sw, value);
+    Py_DECREF(sw);
+    return rc;
+}
+
 double
 green_now(void)
 {

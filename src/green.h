@@ -53,6 +53,29 @@ int green_spawn(pseud_state *st, PyObject *func, PyObject *args);
 /* Create a gevent.Timeout instance (not started) for `seconds` (new ref). */
 PyObject *green_timeout_exc(pseud_state *st, double seconds);
 
+/* greenlet.getcurrent(), new reference. */
+PyObject *green_getcurrent(pseud_state *st);
+
+/* A new io watcher on fd for reading, NOT started (new ref). Start it with
+ * green_watcher_start, pause it with green_watcher_stop. */
+PyObject *green_io_new(pseud_state *st, int fd);
+
+/* (Re)start a stopped watcher calling cb() on each readiness. While
+ * started the watcher holds cb; stopping it drops that reference. 0 / -1. */
+int green_watcher_start(PyObject *watcher, PyObject *cb);
+
+/* Stop a watcher without closing it (it can be started again). Keeps a
+ * pending exception; never raises. NULL is allowed. */
+void green_watcher_stop(PyObject *watcher);
+
+/* waiter.switch(value) right now. Only from the hub greenlet (a watcher
+ * or loop callback): the waiting greenlet runs until it switches back.
+ * 0 / -1. */
+int green_waiter_switch(PyObject *waiter, PyObject *value);
+
+/* From any greenlet: have the hub call waiter.switch(value) soon. 0 / -1. */
+int green_wake_later(pseud_state *st, PyObject *waiter, PyObject *value);
+
 /* Monotonic clock in seconds. */
 double green_now(void);
 

@@ -7,7 +7,9 @@
 #include "proxy.h"
 #include "rpc.h"
 #include "remote_error.h"
+#include "socket.h"
 #include "syncclient.h"
+#include "zap.h"
 
 #include <stdarg.h>
 #include <zmq.h>
@@ -92,7 +94,9 @@ pseud_exec(PyObject *module)
         || proxy_init_module(module, st) < 0
         || rpc_init_module(module, st) < 0
         || remote_error_init_module(module) < 0
-        || syncclient_init_module(module, st) < 0)
+        || syncclient_init_module(module, st) < 0
+        || socket_init_module(module, st) < 0
+        || zap_init_module(module) < 0)
         return -1;
 
     int major, minor, patch;
@@ -117,9 +121,15 @@ pseud_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->Packer_Type);
     Py_VISIT(st->Proxy_Type);
     Py_VISIT(st->RPC_Type);
+    Py_VISIT(st->Context_Type);
+    Py_VISIT(st->Socket_Type);
+    Py_VISIT(st->Frame_Type);
     Py_VISIT(st->ServiceNotFoundError);
     Py_VISIT(st->TimeoutError);
     Py_VISIT(st->UnauthorizedError);
+    Py_VISIT(st->ZMQError);
+    Py_VISIT(st->Again);
+    Py_VISIT(st->context);
     Py_VISIT(st->ExtType);
     Py_VISIT(st->global_registry);
     Py_VISIT(st->default_packer);
@@ -145,9 +155,15 @@ pseud_clear(PyObject *module)
     Py_CLEAR(st->Packer_Type);
     Py_CLEAR(st->Proxy_Type);
     Py_CLEAR(st->RPC_Type);
+    Py_CLEAR(st->Context_Type);
+    Py_CLEAR(st->Socket_Type);
+    Py_CLEAR(st->Frame_Type);
     Py_CLEAR(st->ServiceNotFoundError);
     Py_CLEAR(st->TimeoutError);
     Py_CLEAR(st->UnauthorizedError);
+    Py_CLEAR(st->ZMQError);
+    Py_CLEAR(st->Again);
+    Py_CLEAR(st->context);
     Py_CLEAR(st->ExtType);
     Py_CLEAR(st->global_registry);
     Py_CLEAR(st->default_packer);

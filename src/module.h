@@ -14,11 +14,17 @@ typedef struct {
     PyTypeObject *Packer_Type;
     PyTypeObject *Proxy_Type;
     PyTypeObject *RPC_Type;
+    PyTypeObject *Context_Type;     /* socket.c: pyzmq-like sockets for plugins */
+    PyTypeObject *Socket_Type;
+    PyTypeObject *Frame_Type;
 
     /* exceptions (pseud.interfaces re-exports them) */
     PyObject *ServiceNotFoundError;
     PyObject *TimeoutError;
     PyObject *UnauthorizedError;
+    PyObject *ZMQError;         /* socket.c: ZMQError(errno, strerror) */
+    PyObject *Again;            /* its subclass for EAGAIN */
+    PyObject *context;          /* the process-wide Context object (wraps zmq_ctx) */
 
     PyObject *ExtType;          /* namedtuple('ExtType', 'code data') */
     PyObject *global_registry;  /* the process-wide Registry */
