@@ -41,6 +41,10 @@ typedef struct {
 
     /* the libzmq context shared by every RPC of the process */
     void *zmq_ctx;
+
+    /* the ZAP handler (zap.c): libzmq allows one per context */
+    PyObject *zap_domains;      /* dict domain bytes -> security backend */
+    PyObject *zap_socket;       /* its REP Socket while a domain is registered */
 } pseud_state;
 
 extern PyModuleDef pseud_module_def;

@@ -21,6 +21,7 @@
 #include "proxy.h"
 #include "registry.h"
 #include "remote_error.h"
+#include "socket.h"
 #include "wire.h"
 #include "workers.h"
 
@@ -45,6 +46,7 @@ typedef struct {
     PyObject *module;           /* keeps st alive */
     void *sock;                 /* the ROUTER socket, NULL before bind/connect and after stop */
     int fd;                     /* its ZMQ_FD */
+    PyObject *socket_obj;       /* Socket view of `sock` for plugins (not owning), or NULL */
 
     PyObject *user_id;          /* bytes or None */
     PyObject *peer_routing_id;  /* bytes or None */
@@ -1306,6 +1308,20 @@ stop_plugin(RPCObject *self, PyObject *plugin, int noop)
     Py_XDECREF(r);
 }
 
+/* Close the ROUTER socket; the plugins' view of it is told first. */
+static void
+close_socket(RPCObject *self)
+{
+    if (self->socket_obj != NULL) {
+        socket_detach(self->socket_obj);
+        Py_CLEAR(self->socket_obj);
+    }
+    if (self->sock != NULL) {
+        zmq_close(self->sock);
+        self->sock = NULL;
+    }
+}
+
 static PyObject *
 rpc_stop_impl(RPCObject *self)
 {
@@ -1320,10 +1336,7 @@ rpc_stop_impl(RPCObject *self)
     Py_CLEAR(self->retry_timer);
     stop_plugin(self, self->auth_backend, self->auth_noop);
     stop_plugin(self, self->heartbeat_backend, self->heartbeat_noop);
-    if (self->sock != NULL) {
-        zmq_close(self->sock);
-        self->sock = NULL;
-    }
+    close_socket(self);
     if (self->outbox != NULL && PyList_SetSlice(self->outbox, 0, PY_SSIZE_T_MAX, NULL) < 0)
         PyErr_Clear();
     workers_close(self->st, &self->workers);
@@ -1669,6 +1682,7 @@ rpc_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->future_pool);
     Py_VISIT(self->last_endpoint);
     Py_VISIT(self->io_watcher);
+    Py_VISIT(self->socket_obj);
     Py_VISIT(self->reader_waiter);
     Py_VISIT(self->on_ready);
     Py_VISIT(self->on_deadline);
@@ -1700,6 +1714,7 @@ rpc_clear(PyObject *op)
     Py_CLEAR(self->future_pool);
     Py_CLEAR(self->last_endpoint);
     Py_CLEAR(self->io_watcher);
+    Py_CLEAR(self->socket_obj);
     Py_CLEAR(self->reader_waiter);
     Py_CLEAR(self->on_ready);
     Py_CLEAR(self->on_deadline);
@@ -1721,10 +1736,7 @@ rpc_dealloc(PyObject *op)
     PyObject_GC_UnTrack(op);
     if (self->weakreflist != NULL)
         PyObject_ClearWeakRefs(op);
-    if (self->sock != NULL) {
-        zmq_close(self->sock);
-        self->sock = NULL;
-    }
+    close_socket(self);
     green_watcher_close(self->io_watcher);
     green_watcher_close(self->deadline_timer);
     green_watcher_close(self->retry_timer);
@@ -1772,7 +1784,23 @@ get_pending_sends(PyObject *op, void *closure)
     return PyLong_FromSsize_t(PyList_GET_SIZE(((RPCObject *)op)->outbox));
 }
 
+/* rpc.socket: the ROUTER socket as a Socket object, for plugins that set
+ * options (plain_username, curve_server, zap_domain...). */
+static PyObject *
+get_socket(PyObject *op, void *closure)
+{
+    (void)closure;
+    RPCObject *self = (RPCObject *)op;
+    if (require_socket(self) < 0)
+        return NULL;
+    if (self->socket_obj == NULL
+        && (self->socket_obj = socket_wrap(self->st, self->sock, 0)) == NULL)
+        return NULL;
+    return Py_NewRef(self->socket_obj);
+}
+
 static PyGetSetDef rpc_getset[] = {
+    {"socket", get_socket, NULL, "The RPC's ROUTER socket (a pseud Socket; the RPC owns it).", NULL},
     {"pending_sends", get_pending_sends, NULL,
      "Messages waiting for their peer to be reachable or to read.", NULL},
     {"future_pool", get_future_pool, NULL, "Pending calls: uuid -> future (read-only view).", NULL},

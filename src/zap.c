@@ -27,11 +27,6 @@
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define ZAP_REP 4
 
-/* The process-wide handler: one per interpreter, kept in these statics
- * because libzmq's ZAP endpoint is itself one per context. */
-static PyObject *zap_domains;   /* dict domain bytes -> backend */
-static PyObject *zap_socket;    /* our Socket, or NULL */
-
 static PyObject *
 reply(PyObject *request_id, const char *status, const char *text, PyObject *user_id)
 {
@@ -106,7 +101,7 @@ zap_decide(pseud_state *st, PyObject *frames)
     const char *mechanism = PyBytes_AS_STRING(PyList_GET_ITEM(frames, 5));
     if (strcmp(PyBytes_AS_STRING(PyList_GET_ITEM(frames, 0)), "1.0") != 0)
         return reply(request_id, "400", "unsupported ZAP version", NULL);
-    PyObject *backend = zap_domains ? PyDict_GetItemWithError(zap_domains, domain) : NULL;
+    PyObject *backend = st->zap_domains ? PyDict_GetItemWithError(st->zap_domains, domain) : NULL;
     if (backend == NULL) {
         PyErr_Clear();
         return reply(request_id, "400", "no pseud server in this ZAP domain", NULL);
@@ -173,7 +168,6 @@ zap_decide(pseud_state *st, PyObject *frames)
         PyErr_Clear();
     Py_XDECREF(policy);
     Py_DECREF(backend);
-    (void)st;
     return res;
 }
 
@@ -236,10 +230,14 @@ zap_start(PyObject *module, pseud_state *st)
         return -1;
     PyObject *r = PyObject_CallMethod(sock, "bind", "s", ZAP_ENDPOINT);
     if (r == NULL) {
+        /* keep the bind error: another ZAP handler owns the endpoint */
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
         PyObject *c = PyObject_CallMethod(sock, "close", NULL);
         Py_XDECREF(c);
+        PyErr_Clear();
+        PyErr_Restore(et, ev, tb);
         Py_DECREF(sock);
-        /* keep the bind error: another ZAP handler owns the endpoint */
         return -1;
     }
     Py_DECREF(r);
@@ -249,12 +247,16 @@ zap_start(PyObject *module, pseud_state *st)
     Py_XDECREF(args);
     Py_XDECREF(loop);
     if (rc < 0) {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
         PyObject *c = PyObject_CallMethod(sock, "close", NULL);
         Py_XDECREF(c);
+        PyErr_Clear();
+        PyErr_Restore(et, ev, tb);
         Py_DECREF(sock);
         return -1;
     }
-    zap_socket = sock;
+    st->zap_socket = sock;
     return 0;
 }
 
@@ -266,14 +268,14 @@ zap_register_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     pseud_state *st = PyModule_GetState(module);
-    if (zap_domains == NULL && (zap_domains = PyDict_New()) == NULL)
+    if (st->zap_domains == NULL && (st->zap_domains = PyDict_New()) == NULL)
         return NULL;
-    if (PyDict_SetItem(zap_domains, args[0], args[1]) < 0)
+    if (PyDict_SetItem(st->zap_domains, args[0], args[1]) < 0)
         return NULL;
-    if (zap_socket == NULL && zap_start(module, st) < 0) {
+    if (st->zap_socket == NULL && zap_start(module, st) < 0) {
         PyObject *et, *ev, *tb;
         PyErr_Fetch(&et, &ev, &tb);
-        if (PyDict_DelItem(zap_domains, args[0]) < 0)
+        if (PyDict_DelItem(st->zap_domains, args[0]) < 0)
             PyErr_Clear();
         PyErr_Restore(et, ev, tb);
         return NULL;
@@ -284,13 +286,18 @@ zap_register_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 zap_unregister_py(PyObject *module, PyObject *domain)
 {
-    (void)module;
-    if (zap_domains != NULL && PyDict_DelItem(zap_domains, domain) < 0)
+    pseud_state *st = PyModule_GetState(module);
+    if (st->zap_domains != NULL && PyDict_DelItem(st->zap_domains, domain) < 0)
         PyErr_Clear();
-    if (zap_socket != NULL && (zap_domains == NULL || PyDict_GET_SIZE(zap_domains) == 0)) {
-        PyObject *sock = zap_socket;
-        zap_socket = NULL;
-        PyObject *r = PyObject_CallMethod(sock, "close", NULL);
+    if (st->zap_socket != NULL && (st->zap_domains == NULL || PyDict_GET_SIZE(st->zap_domains) == 0)) {
+        PyObject *sock = st->zap_socket;
+        st->zap_socket = NULL;
+        /* unbind first: an inproc endpoint is only released when the closed
+         * socket is reaped, and the next secured server binds it again */
+        PyObject *r = PyObject_CallMethod(sock, "unbind", "s", ZAP_ENDPOINT);
+        Py_XDECREF(r);
+        PyErr_Clear();
+        r = PyObject_CallMethod(sock, "close", NULL);
         Py_XDECREF(r);
         PyErr_Clear();
         Py_DECREF(sock);

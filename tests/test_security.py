@@ -26,13 +26,25 @@ def whoami_server(make_server, endpoint='tcp://127.0.0.1:*', **options):
 
 # ------------------------------------------------------------------ plain
 
-@pytest.mark.parametrize('transport', ['tcp', 'inproc'])
-def test_plain_accepts_login_equal_password(make_server, make_client, transport):
-    endpoint = 'tcp://127.0.0.1:*' if transport == 'tcp' else 'inproc://%s' % unique('plain')
+@pytest.mark.parametrize('transport', ['tcp', 'ipc'])
+def test_plain_accepts_login_equal_password(make_server, make_client, transport, tmp_path):
+    endpoint = ('tcp://127.0.0.1:*' if transport == 'tcp'
+                else 'ipc://%s' % (tmp_path / unique('plain')))
     server, bound = whoami_server(make_server, endpoint, security_plugin='plain')
     client = make_client(server.user_id, bound, security_plugin='plain',
                          user_id='alice', password='alice')
     assert client.whoami().get() == b'alice'
+
+
+def test_inproc_runs_no_security_mechanism(make_server, make_client):
+    """libzmq skips PLAIN/CURVE and ZAP on inproc: peers in the same
+    process are not authenticated there, whatever the plugin (they are
+    anonymous, user id b''). Documented in the README."""
+    endpoint = 'inproc://%s' % unique('plain')
+    server, bound = whoami_server(make_server, endpoint, security_plugin='plain')
+    client = make_client(server.user_id, bound, security_plugin='plain',
+                         user_id='alice', password='wrong')
+    assert client.whoami().get() == b''
 
 
 def test_plain_refuses_wrong_password(make_server, make_client):
@@ -171,14 +183,19 @@ def test_untrusted_curve_gives_up_with_unauthorized_error(make_server, make_clie
 def test_garbage_hello_is_refused_and_server_keeps_serving(make_server, make_client):
     server, bound, server_key = curve_server(make_server, 'untrusted_curve')
     server.auth_backend.user_map[b'alice'] = b'secret'
+    attacker_public, attacker_secret = pseud.curve_keypair()
+    attacker = make_client(server.user_id, bound, security_plugin='trusted_curve',
+                           public_key=attacker_public, secret_key=attacker_secret,
+                           peer_public_key=server_key)
+    attacker.start()
+    for body in (b'\xc1', b'\x93\x01\x02\x03', b'', b'\xdd\xff\xff\xff\xff', b'\x92\x01\x02'):
+        attacker.send_message([server.user_id, b'', b'v1', b'x' * 16, b'\x02', body])
     public, secret = pseud.curve_keypair()
     client = make_client(server.user_id, bound, security_plugin='untrusted_curve',
                          public_key=public, secret_key=secret, peer_public_key=server_key,
                          user_id='alice', password='secret')
-    client.start()
-    for body in (b'\xc1', b'\x93\x01\x02\x03', b'', b'\xdd\xff\xff\xff\xff'):
-        client.send_message([server.user_id, b'', b'v1', b'x' * 16, b'\x02', body])
-    assert client.whoami().get()
+    assert client.whoami().get() == public
+    assert not server.auth_backend.is_authenticated(attacker_public)
 
 
 def test_servers_with_different_plugins_share_a_process(make_server, make_client):
@@ -203,12 +220,14 @@ def test_documented_zope_style_plugin_loads_by_name_and_is_called(make_server, m
     zope_interface = pytest.importorskip('zope.interface')
     zope_component = pytest.importorskip('zope.component')
     calls = []
-    name = unique('my_auth_backend')
+    plugin_name = unique('my_auth_backend')
 
     @register_auth_backend
     @zope_interface.implementer(IAuthenticationBackend)
     @zope_component.adapter(IClient)
     class MyAuthBackend:
+        name = plugin_name
+
         def __init__(self, rpc):
             self.rpc = rpc
 
@@ -243,7 +262,7 @@ def test_documented_zope_style_plugin_loads_by_name_and_is_called(make_server, m
         def register_routing_id(self, user_id, routing_id):
             pass
 
-    MyAuthBackend.name = name
+    name = plugin_name
     request.addfinalizer(lambda: auth_backends.unregister(name))
     server, bound = make_server()
     server.register_rpc(name='ping')(lambda: 'pong')
@@ -259,15 +278,15 @@ def test_documented_zope_style_plugin_loads_by_name_and_is_called(make_server, m
 
 
 def test_zope_free_plugin_says_its_side_with_serves(request):
-    name = unique('serves')
+    plugin_name = unique('serves')
 
     @register_auth_backend
     class ServerOnly(pseud.auth.BaseAuthBackend):
+        name = plugin_name
         serves = 'server'
 
-    ServerOnly.name = name
-    # registered before the name was set: register again with it
-    register_auth_backend(ServerOnly)
+    name = plugin_name
+
     request.addfinalizer(lambda: auth_backends.unregister(name))
     assert isinstance(pseud.Server('x', security_plugin=name).auth_backend, ServerOnly)
     with pytest.raises(ValueError, match='known: '):
