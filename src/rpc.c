@@ -16,6 +16,7 @@
  * until their deadline. */
 #include "rpc.h"
 #include "codec.h"
+#include "convert.h"
 #include "future.h"
 #include "green.h"
 #include "proxy.h"
@@ -30,7 +31,6 @@
 #include <math.h>
 #include <string.h>
 #include <structmember.h>
-#include <sys/random.h>
 #include <zmq.h>
 
 #define READ_BATCH 64               /* messages handled per wake-up before yielding */
@@ -82,8 +82,7 @@ typedef struct {
 
     msgpack_sbuffer sbuf;       /* reused for packing outgoing bodies */
     int sbuf_busy;              /* a pack function switched away mid-pack */
-    unsigned char uuid_prefix[8];
-    unsigned long long uuid_counter;
+    msgid_gen msgids;           /* uuids of the calls we send */
 
     PyObject *dict;
     PyObject *weakreflist;
@@ -92,28 +91,6 @@ typedef struct {
 static PyObject *rpc_stop_impl(RPCObject *self);
 
 /* ---------------------------------------------------------------- helpers */
-
-static PyObject *
-as_identity(PyObject *value, const char *what)
-{
-    if (value == NULL || value == Py_None)
-        return Py_NewRef(Py_None);
-    if (PyBytes_Check(value))
-        return Py_NewRef(value);
-    if (PyUnicode_Check(value))
-        return PyUnicode_AsUTF8String(value);
-    PyErr_Format(PyExc_TypeError, "pseud: %s must be str or bytes, not %.100s",
-                 what, Py_TYPE(value)->tp_name);
-    return NULL;
-}
-
-static PyObject *
-zmq_error(const char *what)
-{
-    int err = zmq_errno();
-    PyErr_Format(PyExc_OSError, "pseud: %s failed: %s (errno %d)", what, zmq_strerror(err), err);
-    return NULL;
-}
 
 static int
 require_socket(RPCObject *self)
@@ -251,7 +228,7 @@ send_or_queue(RPCObject *self, PyObject *peer, PyObject *uuid, char type,
     }
     if (rc == 1)
         return outbox_push(self, deadline, future, peer, uuid, type, body, body_len);
-    zmq_error("sending a message");
+    convert_zmq_error("sending a message");
     return -1;
 }
 
@@ -439,12 +416,7 @@ static PyObject *
 next_uuid(RPCObject *self)
 {
     unsigned char raw[16];
-    memcpy(raw, self->uuid_prefix, 8);
-    unsigned long long c = ++self->uuid_counter;
-    for (int i = 15; i >= 8; i--) {
-        raw[i] = (unsigned char)(c & 0xff);
-        c >>= 8;
-    }
+    msgid_next(&self->msgids, raw);
     return PyBytes_FromStringAndSize((const char *)raw, 16);
 }
 
@@ -460,7 +432,7 @@ routing_id_for(RPCObject *self, PyObject *user_id)
     PyObject *rid = PyObject_CallMethod(self->auth_backend, "get_routing_id", "O", user_id);
     if (rid == NULL)
         return NULL;
-    PyObject *res = as_identity(rid, "the routing id from get_routing_id()");
+    PyObject *res = convert_identity(rid, "the routing id from get_routing_id()");
     Py_DECREF(rid);
     if (res == Py_None) {
         Py_DECREF(res);
@@ -477,7 +449,7 @@ rpc_send_work(PyObject *op, PyObject *peer_in, PyObject *name, PyObject *args, P
         return NULL;
     if (!self->started && start_reader(self) < 0)
         return NULL;
-    PyObject *peer = as_identity(peer_in != NULL ? peer_in : self->peer_routing_id, "the peer id");
+    PyObject *peer = convert_identity(peer_in != NULL ? peer_in : self->peer_routing_id, "the peer id");
     if (peer == NULL)
         return NULL;
     if (peer == Py_None) {
@@ -1152,7 +1124,7 @@ setup_socket(RPCObject *self)
     }
     void *s = zmq_socket(self->st->zmq_ctx, ZMQ_ROUTER);
     if (s == NULL) {
-        zmq_error("zmq_socket");
+        convert_zmq_error("zmq_socket");
         return -1;
     }
     int one = 1, zero = 0;
@@ -1171,13 +1143,13 @@ setup_socket(RPCObject *self)
         || (self->is_server && self->user_id != Py_None
             && zmq_setsockopt(s, ZMQ_ROUTING_ID, PyBytes_AS_STRING(self->user_id),
                               PyBytes_GET_SIZE(self->user_id)) != 0)) {
-        zmq_error("configuring the socket");
+        convert_zmq_error("configuring the socket");
         zmq_close(s);
         return -1;
     }
     size_t len = sizeof(self->fd);
     if (zmq_getsockopt(s, ZMQ_FD, &self->fd, &len) != 0) {
-        zmq_error("zmq_getsockopt(ZMQ_FD)");
+        convert_zmq_error("zmq_getsockopt(ZMQ_FD)");
         zmq_close(s);
         return -1;
     }
@@ -1199,24 +1171,12 @@ setup_socket(RPCObject *self)
 }
 
 static PyObject *
-endpoint_arg(PyObject *endpoint)
-{
-    if (PyUnicode_Check(endpoint))
-        return PyUnicode_AsUTF8String(endpoint);
-    if (PyBytes_Check(endpoint))
-        return Py_NewRef(endpoint);
-    PyErr_Format(PyExc_TypeError, "pseud: endpoint must be str or bytes, not %.100s",
-                 Py_TYPE(endpoint)->tp_name);
-    return NULL;
-}
-
-static PyObject *
 read_last_endpoint(RPCObject *self)
 {
     char buf[1024];
     size_t len = sizeof(buf);
     if (zmq_getsockopt(self->sock, ZMQ_LAST_ENDPOINT, buf, &len) != 0)
-        return zmq_error("reading ZMQ_LAST_ENDPOINT");
+        return convert_zmq_error("reading ZMQ_LAST_ENDPOINT");
     return PyUnicode_DecodeUTF8(buf, len > 0 ? (Py_ssize_t)strnlen(buf, len) : 0, "replace");
 }
 
@@ -1224,7 +1184,7 @@ static PyObject *
 rpc_bind(PyObject *op, PyObject *endpoint)
 {
     RPCObject *self = (RPCObject *)op;
-    PyObject *ep = endpoint_arg(endpoint);
+    PyObject *ep = convert_endpoint(endpoint);
     if (ep == NULL || setup_socket(self) < 0) {
         Py_XDECREF(ep);
         return NULL;
@@ -1248,7 +1208,7 @@ static PyObject *
 rpc_connect(PyObject *op, PyObject *endpoint)
 {
     RPCObject *self = (RPCObject *)op;
-    PyObject *ep = endpoint_arg(endpoint);
+    PyObject *ep = convert_endpoint(endpoint);
     if (ep == NULL || setup_socket(self) < 0) {
         Py_XDECREF(ep);
         return NULL;
@@ -1273,7 +1233,7 @@ rpc_disconnect(PyObject *op, PyObject *endpoint)
     RPCObject *self = (RPCObject *)op;
     if (require_socket(self) < 0)
         return NULL;
-    PyObject *ep = endpoint_arg(endpoint);
+    PyObject *ep = convert_endpoint(endpoint);
     if (ep == NULL)
         return NULL;
     if (zmq_disconnect(self->sock, PyBytes_AS_STRING(ep)) != 0) {
@@ -1385,7 +1345,7 @@ static PyObject *
 rpc_send_to(PyObject *op, PyObject *user_id)
 {
     RPCObject *self = (RPCObject *)op;
-    PyObject *peer = as_identity(user_id, "send_to()'s user_id");
+    PyObject *peer = convert_identity(user_id, "send_to()'s user_id");
     if (peer == NULL)
         return NULL;
     if (peer == Py_None) {
@@ -1459,7 +1419,7 @@ rpc_send_message(PyObject *op, PyObject *frames_in)
             if (zmq_send(self->sock, PyBytes_AS_STRING(items[i]), PyBytes_GET_SIZE(items[i]), flags) < 0) {
                 if (i > 0)
                     abandon_message(self->sock);
-                zmq_error("send_message");
+                convert_zmq_error("send_message");
                 rc = -1;
             }
         }
@@ -1548,10 +1508,10 @@ rpc_init(PyObject *op, PyObject *args, PyObject *kwds)
         return -1;
     }
     pseud_state *st = self->st;
-    PyObject *uid = as_identity(user_id, "user_id");
+    PyObject *uid = convert_identity(user_id, "user_id");
     if (uid == NULL)
         return -1;
-    PyObject *pid = as_identity(peer, "peer_routing_id");
+    PyObject *pid = convert_identity(peer, "peer_routing_id");
     if (pid == NULL) {
         Py_DECREF(uid);
         return -1;
@@ -1640,11 +1600,7 @@ rpc_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->last_endpoint = Py_NewRef(Py_None);
     self->retry_interval = RETRY_FIRST;
     msgpack_sbuffer_init(&self->sbuf);
-    if (getrandom(self->uuid_prefix, sizeof(self->uuid_prefix), 0) != sizeof(self->uuid_prefix)) {
-        /* no entropy source: still unique within the process */
-        unsigned long long p = (unsigned long long)(uintptr_t)self ^ (unsigned long long)(green_now() * 1e9);
-        memcpy(self->uuid_prefix, &p, 8);
-    }
+    msgid_init(&self->msgids);
     self->future_pool = PyDict_New();
     self->outbox = PyList_New(0);
     self->on_ready = bound_builtin((PyObject *)self, &on_ready_def);

@@ -9,6 +9,7 @@
  * fresh one connected to the same endpoints, so the next call works. */
 #include "syncclient.h"
 #include "codec.h"
+#include "convert.h"
 #include "proxy.h"
 #include "remote_error.h"
 #include "wire.h"
@@ -16,7 +17,6 @@
 #include <errno.h>
 #include <string.h>
 #include <structmember.h>
-#include <sys/random.h>
 #include <time.h>
 #include <zmq.h>
 
@@ -33,18 +33,9 @@ typedef struct {
     PyObject *security_plugin;
     double timeout;
     int closed;
-    unsigned char uuid_prefix[8];
-    unsigned long long uuid_counter;
+    msgid_gen msgids;
     PyObject *dict;
 } SyncClientObject;
-
-static PyObject *
-sync_error(const char *what)
-{
-    int err = zmq_errno();
-    PyErr_Format(PyExc_OSError, "pseud: %s failed: %s (errno %d)", what, zmq_strerror(err), err);
-    return NULL;
-}
 
 static int
 set_bytes_option(void *s, int option, PyObject *value)
@@ -58,7 +49,7 @@ make_socket(SyncClientObject *self)
 {
     void *s = zmq_socket(self->st->zmq_ctx, ZMQ_REQ);
     if (s == NULL) {
-        sync_error("zmq_socket");
+        convert_zmq_error("zmq_socket");
         return NULL;
     }
     int zero = 0;
@@ -74,7 +65,7 @@ make_socket(SyncClientObject *self)
             rc = set_bytes_option(s, ZMQ_PLAIN_PASSWORD, self->password);
     }
     if (rc != 0) {
-        sync_error("configuring the REQ socket");
+        convert_zmq_error("configuring the REQ socket");
         zmq_close(s);
         return NULL;
     }
@@ -95,7 +86,7 @@ reset_socket(SyncClientObject *self)
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(self->endpoints); i++) {
         PyObject *ep = PyList_GET_ITEM(self->endpoints, i);
         if (zmq_connect(s, PyBytes_AS_STRING(ep)) != 0) {
-            sync_error("reconnecting the REQ socket");
+            convert_zmq_error("reconnecting the REQ socket");
             zmq_close(s);
             return -1;
         }
@@ -130,7 +121,7 @@ wait_readable(SyncClientObject *self, double deadline)
         rc = zmq_poll(&item, 1, ms);
         Py_END_ALLOW_THREADS
         if (rc < 0 && zmq_errno() != EINTR) {
-            sync_error("zmq_poll");
+            convert_zmq_error("zmq_poll");
             return -1;
         }
         if (PyErr_CheckSignals() < 0)
@@ -190,10 +181,7 @@ sync_send_work(PyObject *op, PyObject *peer, PyObject *name, PyObject *args, PyO
         return NULL;
     }
     unsigned char uuid[16];
-    memcpy(uuid, self->uuid_prefix, 8);
-    unsigned long long c = ++self->uuid_counter;
-    for (int i = 15; i >= 8; i--, c >>= 8)
-        uuid[i] = (unsigned char)(c & 0xff);
+    msgid_next(&self->msgids, uuid);
 
     void *s = self->sock;
     int sent;
@@ -214,7 +202,7 @@ sync_send_work(PyObject *op, PyObject *peer, PyObject *name, PyObject *args, PyO
             return NULL;
         }
         errno = err;
-        return sync_error("sending the request");
+        return convert_zmq_error("sending the request");
     }
 
     int ready = wait_readable(self, now_seconds() + self->timeout);
@@ -238,7 +226,7 @@ sync_send_work(PyObject *op, PyObject *peer, PyObject *name, PyObject *args, PyO
     int total = recv_reply(s, frames, &nframes);
     PyObject *result = NULL;
     if (total < 0) {
-        sync_error("receiving the reply");
+        convert_zmq_error("receiving the reply");
     }
     else if (total != 4 || zmq_msg_size(&frames[0]) != PSEUD_VERSION_LEN
              || memcmp(zmq_msg_data(&frames[0]), PSEUD_VERSION, PSEUD_VERSION_LEN) != 0
@@ -280,18 +268,6 @@ sync_send_work(PyObject *op, PyObject *peer, PyObject *name, PyObject *args, PyO
 /* ------------------------------------------------------------ methods */
 
 static PyObject *
-endpoint_bytes(PyObject *endpoint)
-{
-    if (PyUnicode_Check(endpoint))
-        return PyUnicode_AsUTF8String(endpoint);
-    if (PyBytes_Check(endpoint))
-        return Py_NewRef(endpoint);
-    PyErr_Format(PyExc_TypeError, "pseud: endpoint must be str or bytes, not %.100s",
-                 Py_TYPE(endpoint)->tp_name);
-    return NULL;
-}
-
-static PyObject *
 sync_connect(PyObject *op, PyObject *endpoint)
 {
     SyncClientObject *self = (SyncClientObject *)op;
@@ -299,7 +275,7 @@ sync_connect(PyObject *op, PyObject *endpoint)
         PyErr_SetString(PyExc_RuntimeError, "pseud: this SyncClient is closed");
         return NULL;
     }
-    PyObject *ep = endpoint_bytes(endpoint);
+    PyObject *ep = convert_endpoint(endpoint);
     if (ep == NULL)
         return NULL;
     if (self->sock == NULL && (self->sock = make_socket(self)) == NULL) {
@@ -323,7 +299,7 @@ static PyObject *
 sync_disconnect(PyObject *op, PyObject *endpoint)
 {
     SyncClientObject *self = (SyncClientObject *)op;
-    PyObject *ep = endpoint_bytes(endpoint);
+    PyObject *ep = convert_endpoint(endpoint);
     if (ep == NULL)
         return NULL;
     Py_ssize_t i;
@@ -415,18 +391,6 @@ sync_getattro(PyObject *op, PyObject *name)
     return proxy_new(self->st, op, sync_send_work, NULL, name);
 }
 
-static PyObject *
-as_bytes_or_none(PyObject *value, const char *what)
-{
-    if (value == Py_None || PyBytes_Check(value))
-        return Py_NewRef(value);
-    if (PyUnicode_Check(value))
-        return PyUnicode_AsUTF8String(value);
-    PyErr_Format(PyExc_TypeError, "pseud: %s must be str or bytes, not %.100s",
-                 what, Py_TYPE(value)->tp_name);
-    return NULL;
-}
-
 static int
 sync_init(PyObject *op, PyObject *args, PyObject *kwds)
 {
@@ -477,13 +441,13 @@ sync_init(PyObject *op, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->security_plugin, plugin);
     self->timeout = timeout;
     PyObject *v;
-    if ((v = as_bytes_or_none(peer, "peer_routing_id")) == NULL)
+    if ((v = convert_identity(peer, "peer_routing_id")) == NULL)
         return -1;
     Py_XSETREF(self->peer_routing_id, v);
-    if ((v = as_bytes_or_none(user_id, "user_id")) == NULL)
+    if ((v = convert_identity(user_id, "user_id")) == NULL)
         return -1;
     Py_XSETREF(self->user_id, v);
-    if ((v = as_bytes_or_none(password, "password")) == NULL)
+    if ((v = convert_identity(password, "password")) == NULL)
         return -1;
     Py_XSETREF(self->password, v);
     if (table != Py_None) {
@@ -515,10 +479,7 @@ sync_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->user_id = Py_NewRef(Py_None);
     self->password = Py_NewRef(Py_None);
     self->security_plugin = PyUnicode_FromString("noop_auth_backend");
-    if (getrandom(self->uuid_prefix, sizeof(self->uuid_prefix), 0) != sizeof(self->uuid_prefix)) {
-        unsigned long long p = (unsigned long long)(uintptr_t)self ^ (unsigned long long)(now_seconds() * 1e9);
-        memcpy(self->uuid_prefix, &p, 8);
-    }
+    msgid_init(&self->msgids);
     if (self->endpoints == NULL || self->security_plugin == NULL) {
         Py_DECREF(self);
         return NULL;

@@ -218,6 +218,19 @@ zap_loop(PyObject *module, PyObject *sock)
 
 static PyMethodDef zap_loop_def = {"_zap_loop", zap_loop, METH_O, NULL};
 
+/* Close and release `sock` on a failure path, keeping the pending error. */
+static void
+close_keeping_error(PyObject *sock)
+{
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    PyObject *c = PyObject_CallMethod(sock, "close", NULL);
+    Py_XDECREF(c);
+    PyErr_Clear();
+    PyErr_Restore(et, ev, tb);
+    Py_DECREF(sock);
+}
+
 static int
 zap_start(PyObject *module, pseud_state *st)
 {
@@ -231,13 +244,7 @@ zap_start(PyObject *module, pseud_state *st)
     PyObject *r = PyObject_CallMethod(sock, "bind", "s", ZAP_ENDPOINT);
     if (r == NULL) {
         /* keep the bind error: another ZAP handler owns the endpoint */
-        PyObject *et, *ev, *tb;
-        PyErr_Fetch(&et, &ev, &tb);
-        PyObject *c = PyObject_CallMethod(sock, "close", NULL);
-        Py_XDECREF(c);
-        PyErr_Clear();
-        PyErr_Restore(et, ev, tb);
-        Py_DECREF(sock);
+        close_keeping_error(sock);
         return -1;
     }
     Py_DECREF(r);
@@ -247,13 +254,7 @@ zap_start(PyObject *module, pseud_state *st)
     Py_XDECREF(args);
     Py_XDECREF(loop);
     if (rc < 0) {
-        PyObject *et, *ev, *tb;
-        PyErr_Fetch(&et, &ev, &tb);
-        PyObject *c = PyObject_CallMethod(sock, "close", NULL);
-        Py_XDECREF(c);
-        PyErr_Clear();
-        PyErr_Restore(et, ev, tb);
-        Py_DECREF(sock);
+        close_keeping_error(sock);
         return -1;
     }
     st->zap_socket = sock;
