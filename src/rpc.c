@@ -1113,6 +1113,18 @@ start_reader(RPCObject *self)
 
 /* ------------------------------------------------------------ lifecycle */
 
+static void close_socket(RPCObject *self);
+
+static int
+configure_plugin(PyObject *plugin)
+{
+    PyObject *r = PyObject_CallMethod(plugin, "configure", NULL);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
 static int
 setup_socket(RPCObject *self)
 {
@@ -1154,18 +1166,13 @@ setup_socket(RPCObject *self)
         return -1;
     }
     self->sock = s;
-    /* plugins configure the socket before the first bind/connect */
-    if (!self->auth_noop) {
-        PyObject *r = PyObject_CallMethod(self->auth_backend, "configure", NULL);
-        if (r == NULL)
-            return -1;
-        Py_DECREF(r);
-    }
-    if (!self->heartbeat_noop) {
-        PyObject *r = PyObject_CallMethod(self->heartbeat_backend, "configure", NULL);
-        if (r == NULL)
-            return -1;
-        Py_DECREF(r);
+    /* plugins configure the socket before the first bind/connect; if one
+     * fails, no socket is left behind (a later bind must not serve a
+     * server meant to be secured in plaintext) */
+    if ((!self->auth_noop && configure_plugin(self->auth_backend) < 0)
+        || (!self->heartbeat_noop && configure_plugin(self->heartbeat_backend) < 0)) {
+        close_socket(self);
+        return -1;
     }
     return 0;
 }
@@ -1407,7 +1414,9 @@ rpc_send_message(PyObject *op, PyObject *frames_in)
         }
     }
     int rc;
-    if (n == WIRE_FRAMES && PyBytes_GET_SIZE(items[4]) == 1 && PyBytes_GET_SIZE(items[1]) == 0) {
+    if (n == WIRE_FRAMES && PyBytes_GET_SIZE(items[1]) == 0 && PyBytes_GET_SIZE(items[4]) == 1
+        && PyBytes_GET_SIZE(items[2]) == PSEUD_VERSION_LEN
+        && memcmp(PyBytes_AS_STRING(items[2]), PSEUD_VERSION, PSEUD_VERSION_LEN) == 0) {
         rc = send_or_queue(self, items[0], items[3], PyBytes_AS_STRING(items[4])[0],
                            PyBytes_AS_STRING(items[5]), PyBytes_GET_SIZE(items[5]), NULL,
                            green_now() + self->timeout, NULL);

@@ -380,9 +380,6 @@ def test_send_message_other_frame_counts_go_straight_out(make_server, helpers, t
     assert server.pending_sends == 0
 
 
-@pytest.mark.xfail(strict=True, reason='BUG: send_message rewrites the version frame '
-                   'of a six-frame message to v1 (src/rpc.c rpc_send_message -> '
-                   'send_or_queue -> try_send always sends PSEUD_VERSION)')
 def test_send_message_six_frames_are_sent_as_given(make_server, helpers):
     server, bound = make_server()
     dealer = helpers(_pseud.DEALER)
@@ -474,9 +471,6 @@ def test_curve_keypair_and_z85_round_trips():
     assert pseud.z85_encode(memoryview(hello)) == b'HelloWorld'
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: z85_decode(b'') raises ValueError while "
-                   "z85_encode(b'') gives b'': the empty round trip fails (src/socket.c "
-                   "mod_z85_decode hands '' to zmq_z85_decode, which refuses it)")
 def test_z85_empty_round_trip():
     assert pseud.z85_encode(b'') == b''
     assert pseud.z85_decode(pseud.z85_encode(b'')) == b''
@@ -977,11 +971,6 @@ def test_a_plugin_failing_to_stop_does_not_stop_the_rest(make_server, plugin, ca
     assert any('stop' in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.xfail(strict=True, reason='BUG: when a security plugin\'s configure() raises in '
-                   'the first bind(), the socket stays open (src/rpc.c setup_socket sets '
-                   'self->sock before calling configure and returns -1 without closing it); '
-                   'the next bind() then succeeds with the plugin never configured: a server '
-                   'meant to be PLAIN serves plaintext peers')
 def test_failed_configure_does_not_leave_an_unsecured_server(make_server, make_client, plugin):
     log = []
 
