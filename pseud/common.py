@@ -18,20 +18,13 @@ _NOT_GIVEN = object()
 
 
 def _identity(value, what):
-    """str or bytes -> bytes; None stays None."""
+    """str or bytes -> bytes; None stays None (identities, CURVE keys)."""
     if value is None or isinstance(value, bytes):
         return value
     if isinstance(value, str):
         return value.encode('utf-8')
     raise TypeError('pseud: %s must be str or bytes, not %s'
                     % (what, type(value).__name__))
-
-
-def _key(value, what):
-    """Z85 CURVE keys may be given as str or bytes; kept as bytes."""
-    return _identity(value, what)
-
-
 
 
 class BaseRPC(_pseud.RPC):
@@ -65,9 +58,9 @@ class BaseRPC(_pseud.RPC):
         self.routing_id = user_id if self._is_server else None
         self.security_plugin = security_plugin
         self.heartbeat_plugin = heartbeat_plugin
-        self.public_key = _key(public_key, 'public_key')
-        self.secret_key = _key(secret_key, 'secret_key')
-        self.peer_public_key = _key(peer_public_key, 'peer_public_key')
+        self.public_key = _identity(public_key, 'public_key')
+        self.secret_key = _identity(secret_key, 'secret_key')
+        self.peer_public_key = _identity(peer_public_key, 'peer_public_key')
         self.password = password
         self.translation_table = translation_table
         packer = Packer(translation_table) if translation_table else None
