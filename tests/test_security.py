@@ -332,3 +332,73 @@ def test_testing_heartbeat_backend(make_server, make_client, tmp_path, monkeypat
     finally:
         sub.close()
     assert request_done
+
+
+def test_documented_zope_style_heartbeat_plugin_loads_by_name(make_server, make_client,
+                                                              request):
+    """The heartbeating chapter's snippet: a zope-adapted class named
+    'my_heartbeat_backend' (here made unique) is found by name and called."""
+    zope_interface = pytest.importorskip('zope.interface')
+    zope_component = pytest.importorskip('zope.component')
+    from pseud.interfaces import IHeartbeatBackend
+    from pseud.utils import heartbeat_backends, register_heartbeat_backend
+    beats = []
+    plugin_name = unique('my_heartbeat_backend')
+
+    @register_heartbeat_backend
+    @zope_interface.implementer(IHeartbeatBackend)
+    @zope_component.adapter(IServer)
+    class MyHeartbeatBackend:
+        name = plugin_name
+
+        def __init__(self, rpc):
+            self.rpc = rpc
+
+        def handle_heartbeat(self, user_id, routing_id):
+            beats.append(user_id)
+
+        def handle_timeout(self, user_id, routing_id):
+            pass
+
+        def configure(self):
+            pass
+
+        def stop(self):
+            pass
+
+    request.addfinalizer(lambda: heartbeat_backends.unregister(plugin_name))
+    server, bound = make_server(security_plugin='trusted_peer', heartbeat_plugin=plugin_name)
+    server.register_rpc(name='ping')(lambda: 'pong')
+    client = make_client(server.user_id, bound, security_plugin='plain',
+                         user_id='beater', password='x')
+    assert client.ping().get() == 'pong'
+    assert beats == [b'beater']
+
+
+def test_sync_client_with_plain(make_server):
+    import threading
+    server, bound = whoami_server(make_server, security_plugin='plain')
+    box = {}
+
+    def call(password):
+        client = pseud.SyncClient(timeout=REFUSED, security_plugin='plain',
+                                  user_id='sync', password=password)
+        client.connect(bound)
+        try:
+            return client.whoami()
+        except Exception as exc:
+            return exc
+        finally:
+            client.close()
+
+    def run():
+        box['good'] = call('sync')
+        box['bad'] = call('wrong')
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    with gevent.Timeout(10):
+        while thread.is_alive():
+            gevent.sleep(0.01)
+    assert box['good'] == b'sync'
+    assert isinstance(box['bad'], pseud.interfaces.TimeoutError)
