@@ -9,6 +9,7 @@ the default costs nothing per call. The ZAP handler that admits PLAIN and
 CURVE peers for the built-in server plugins runs in C (``zap_policy``
 names its rule): several servers with different plugins can share a process.
 """
+import hmac
 import itertools
 
 from . import _pseud
@@ -97,7 +98,11 @@ class _RoutedServer(BaseAuthBackend):
         _pseud.zap_register(self.zap_domain, self)
 
     def stop(self):
-        _pseud.zap_unregister(self.zap_domain)
+        _pseud.zap_unregister(self.zap_domain, self)
+
+    def is_authenticated(self, user_id):
+        # fail closed: b'' is a peer no handshake named (inproc runs none)
+        return user_id != b''
 
     def register_routing_id(self, user_id, routing_id):
         self.routing_ids[user_id] = routing_id
@@ -202,7 +207,8 @@ class UntrustedCurveServer(TrustedCurveServer):
         self.aliases = {}           # user id seen on the wire -> login
 
     def is_authenticated(self, user_id):
-        return user_id in self.aliases or user_id in self.trusted_keys.values()
+        return user_id != b'' and (user_id in self.aliases
+                                   or user_id in self.trusted_keys.values())
 
     def _reply(self, routing_id, message_uuid, kind, body):
         self.rpc.send_message([routing_id, EMPTY_DELIMITER, VERSION, message_uuid,
@@ -219,7 +225,8 @@ class UntrustedCurveServer(TrustedCurveServer):
         login = _bytes(login) if isinstance(login, (bytes, str)) else None
         password = _bytes(password) if isinstance(password, (bytes, str)) else None
         known = {_bytes(k): _bytes(v) for k, v in self.user_map.items()}
-        if login is None or known.get(login) != password or password is None:
+        expected = known.get(login) if login is not None else None
+        if expected is None or password is None or not hmac.compare_digest(expected, password):
             self._reply(routing_id, message_uuid, UNAUTHORIZED, b'Authentication Error')
             return
         self.aliases[user_id] = login
@@ -264,5 +271,6 @@ class UntrustedCurveClient(CurveClient):
 
     def handle_authenticated(self, message):
         self.tries = 0
-        if self.last_work is not None:
-            self.rpc.send_message(self.last_work)
+        work, self.last_work = self.last_work, None
+        if work is not None:
+            self.rpc.send_message(work)

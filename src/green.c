@@ -117,6 +117,25 @@ green_timer(pseud_state *st, double seconds, PyObject *cb, PyObject *arg)
 }
 
 PyObject *
+green_timer_repeat(pseud_state *st, double seconds, PyObject *cb)
+{
+    PyObject *loop = hub_loop(st);
+    if (loop == NULL)
+        return NULL;
+    PyObject *timer = PyObject_CallMethod(loop, "timer", "dd", seconds, seconds);
+    Py_DECREF(loop);
+    if (timer == NULL)
+        return NULL;
+    PyObject *res = PyObject_CallMethod(timer, "start", "O", cb);
+    if (res == NULL) {
+        Py_DECREF(timer);
+        return NULL;
+    }
+    Py_DECREF(res);
+    return timer;
+}
+
+PyObject *
 green_io_read(pseud_state *st, int fd, PyObject *cb)
 {
     PyObject *loop = hub_loop(st);

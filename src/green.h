@@ -41,6 +41,9 @@ PyObject *green_waiter_get(PyObject *waiter);
  * returns the watcher (new ref; stop it with green_watcher_close). */
 PyObject *green_timer(pseud_state *st, double seconds, PyObject *cb, PyObject *arg);
 
+/* A started timer calling cb() every `seconds` until closed (new ref). */
+PyObject *green_timer_repeat(pseud_state *st, double seconds, PyObject *cb);
+
 /* A started io watcher on fd for reading, calling cb() on each readiness. */
 PyObject *green_io_read(pseud_state *st, int fd, PyObject *cb);
 

@@ -39,6 +39,7 @@
 #define RETRY_MAX 0.05
 #define DEFAULT_MAX_MESSAGE_SIZE (64 * 1024 * 1024)
 #define OUTBOX_MAX_REPLIES 1000     /* replies held for peers that do not read */
+#define SAFETY_INTERVAL 1.0         /* the reader re-checks its socket this often */
 
 typedef struct {
     PyObject_HEAD
@@ -64,6 +65,8 @@ typedef struct {
 
     int started, stopped;
     PyObject *io_watcher;       /* hub watcher on fd */
+    PyObject *safety_timer;     /* re-checks ZMQ_EVENTS now and then: a plugin
+                                   using rpc.socket may take the fd's edge */
     PyObject *reader_waiter;    /* Waiter the reader is parked on, or NULL */
     int wake_scheduled;
     PyObject *on_ready;         /* bound builtin: the watcher's callback */
@@ -886,14 +889,7 @@ handle_message(RPCObject *self, pseud_frames *m)
         goto done;
     char type = m->type;
     if (!self->auth_noop) {
-        PyObject *r;
-        if (m->user_id != NULL) {
-            r = call_plugin(self->auth_backend, "register_routing_id", "(OO)", user_id, routing);
-            if (r == NULL)
-                goto done;
-            Py_DECREF(r);
-        }
-        r = call_plugin(self->auth_backend, "is_authenticated", "(O)", user_id);
+        PyObject *r = call_plugin(self->auth_backend, "is_authenticated", "(O)", user_id);
         if (r == NULL)
             goto done;
         int ok = PyObject_IsTrue(r);
@@ -910,6 +906,14 @@ handle_message(RPCObject *self, pseud_frames *m)
             Py_DECREF(body);
             Py_XDECREF(r);
             goto done;
+        }
+        /* only authenticated peers are remembered: a peer cycling keys or
+         * logins must not grow the table */
+        if (m->user_id != NULL) {
+            r = call_plugin(self->auth_backend, "register_routing_id", "(OO)", user_id, routing);
+            if (r == NULL)
+                goto done;
+            Py_DECREF(r);
         }
     }
     if (!self->heartbeat_noop) {
@@ -1098,6 +1102,9 @@ start_reader(RPCObject *self)
     self->io_watcher = green_io_read(self->st, self->fd, self->on_ready);
     if (self->io_watcher == NULL)
         return -1;
+    self->safety_timer = green_timer_repeat(self->st, SAFETY_INTERVAL, self->on_ready);
+    if (self->safety_timer == NULL)
+        return -1;
     PyObject *loop = PyObject_GetAttrString((PyObject *)self, "_read_loop");
     if (loop == NULL)
         return -1;
@@ -1114,6 +1121,7 @@ start_reader(RPCObject *self)
 /* ------------------------------------------------------------ lifecycle */
 
 static void close_socket(RPCObject *self);
+static void stop_plugin(RPCObject *self, PyObject *plugin, int noop);
 
 static int
 configure_plugin(PyObject *plugin)
@@ -1169,9 +1177,16 @@ setup_socket(RPCObject *self)
     /* plugins configure the socket before the first bind/connect; if one
      * fails, no socket is left behind (a later bind must not serve a
      * server meant to be secured in plaintext) */
-    if ((!self->auth_noop && configure_plugin(self->auth_backend) < 0)
-        || (!self->heartbeat_noop && configure_plugin(self->heartbeat_backend) < 0)) {
+    if (!self->auth_noop && configure_plugin(self->auth_backend) < 0) {
         close_socket(self);
+        return -1;
+    }
+    if (!self->heartbeat_noop && configure_plugin(self->heartbeat_backend) < 0) {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        close_socket(self);
+        stop_plugin(self, self->auth_backend, self->auth_noop);
+        PyErr_Restore(et, ev, tb);
         return -1;
     }
     return 0;
@@ -1297,13 +1312,17 @@ rpc_stop_impl(RPCObject *self)
     self->stopped = 1;
     green_watcher_close(self->io_watcher);
     Py_CLEAR(self->io_watcher);
+    green_watcher_close(self->safety_timer);
+    Py_CLEAR(self->safety_timer);
     green_watcher_close(self->deadline_timer);
     Py_CLEAR(self->deadline_timer);
     green_watcher_close(self->retry_timer);
     Py_CLEAR(self->retry_timer);
+    /* close first: once the security plugin has left the ZAP handler, no
+     * handshake may still reach this socket */
+    close_socket(self);
     stop_plugin(self, self->auth_backend, self->auth_noop);
     stop_plugin(self, self->heartbeat_backend, self->heartbeat_noop);
-    close_socket(self);
     if (self->outbox != NULL && PyList_SetSlice(self->outbox, 0, PY_SSIZE_T_MAX, NULL) < 0)
         PyErr_Clear();
     workers_close(self->st, &self->workers);
@@ -1647,6 +1666,7 @@ rpc_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->future_pool);
     Py_VISIT(self->last_endpoint);
     Py_VISIT(self->io_watcher);
+    Py_VISIT(self->safety_timer);
     Py_VISIT(self->socket_obj);
     Py_VISIT(self->reader_waiter);
     Py_VISIT(self->on_ready);
@@ -1679,6 +1699,7 @@ rpc_clear(PyObject *op)
     Py_CLEAR(self->future_pool);
     Py_CLEAR(self->last_endpoint);
     Py_CLEAR(self->io_watcher);
+    Py_CLEAR(self->safety_timer);
     Py_CLEAR(self->socket_obj);
     Py_CLEAR(self->reader_waiter);
     Py_CLEAR(self->on_ready);
@@ -1703,6 +1724,7 @@ rpc_dealloc(PyObject *op)
         PyObject_ClearWeakRefs(op);
     close_socket(self);
     green_watcher_close(self->io_watcher);
+    green_watcher_close(self->safety_timer);
     green_watcher_close(self->deadline_timer);
     green_watcher_close(self->retry_timer);
     rpc_clear(op);

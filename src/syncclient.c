@@ -15,6 +15,8 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <string.h>
 #include <structmember.h>
 #include <time.h>
@@ -33,6 +35,7 @@ typedef struct {
     PyObject *security_plugin;
     double timeout;
     int closed;
+    int busy;                   /* a call is in progress (maybe in another thread) */
     msgid_gen msgids;
     PyObject *dict;
 } SyncClientObject;
@@ -53,7 +56,7 @@ make_socket(SyncClientObject *self)
         return NULL;
     }
     int zero = 0;
-    int ms = (int)(self->timeout * 1000);
+    int ms = self->timeout * 1000 >= INT_MAX ? -1 : (int)(self->timeout * 1000);
     int rc = zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
     if (rc == 0)
         rc = zmq_setsockopt(s, ZMQ_SNDTIMEO, &ms, sizeof(ms));
@@ -80,6 +83,8 @@ reset_socket(SyncClientObject *self)
         zmq_close(self->sock);
         self->sock = NULL;
     }
+    if (self->closed)
+        return 0;   /* close() came meanwhile: stay closed */
     void *s = make_socket(self);
     if (s == NULL)
         return -1;
@@ -157,11 +162,35 @@ recv_reply(void *s, zmq_msg_t *frames, int *nframes)
     return total;
 }
 
+static PyObject *sync_call(SyncClientObject *self, PyObject *name, PyObject *args,
+                           PyObject *kwargs);
+
+/* One call at a time: the GIL is released while waiting, and a libzmq
+ * socket must not be used from two threads at once. */
 static PyObject *
 sync_send_work(PyObject *op, PyObject *peer, PyObject *name, PyObject *args, PyObject *kwargs)
 {
     (void)peer;   /* REQ has one destination: whatever it is connected to */
     SyncClientObject *self = (SyncClientObject *)op;
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "pseud: this SyncClient is already in a call (another thread?); "
+                        "a SyncClient serves one call at a time: use one per thread");
+        return NULL;
+    }
+    self->busy = 1;
+    PyObject *result = sync_call(self, name, args, kwargs);
+    self->busy = 0;
+    if (self->closed && self->sock != NULL) {   /* close() was asked during the call */
+        zmq_close(self->sock);
+        self->sock = NULL;
+    }
+    return result;
+}
+
+static PyObject *
+sync_call(SyncClientObject *self, PyObject *name, PyObject *args, PyObject *kwargs)
+{
     if (self->closed || self->sock == NULL) {
         PyErr_SetString(PyExc_RuntimeError, self->closed ? "pseud: this SyncClient is closed"
                         : "pseud: you must connect first");
@@ -205,7 +234,18 @@ sync_send_work(PyObject *op, PyObject *peer, PyObject *name, PyObject *args, PyO
         return convert_zmq_error("sending the request");
     }
 
-    int ready = wait_readable(self, now_seconds() + self->timeout);
+    double deadline = now_seconds() + self->timeout;
+    zmq_msg_t frames[4];
+    int nframes = 0, total = -1, ready;
+    for (;;) {
+        ready = wait_readable(self, deadline);
+        if (ready <= 0)
+            break;
+        /* readable, yet REQ may drop what came (a reply from another pipe) */
+        total = recv_reply(self->sock, frames, &nframes);
+        if (total >= 0 || zmq_errno() != EAGAIN)
+            break;
+    }
     if (ready <= 0) {
         /* timeout or interrupted: the REQ socket now waits for a reply that
          * may never come; a fresh one lets the next call go out */
@@ -221,12 +261,14 @@ sync_send_work(PyObject *op, PyObject *peer, PyObject *name, PyObject *args, PyO
                      name, self->timeout);
         return NULL;
     }
-    zmq_msg_t frames[4];
-    int nframes = 0;
-    int total = recv_reply(s, frames, &nframes);
     PyObject *result = NULL;
     if (total < 0) {
         convert_zmq_error("receiving the reply");
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        if (reset_socket(self) < 0)
+            PyErr_Clear();
+        PyErr_Restore(et, ev, tb);
     }
     else if (total != 4 || zmq_msg_size(&frames[0]) != PSEUD_VERSION_LEN
              || memcmp(zmq_msg_data(&frames[0]), PSEUD_VERSION, PSEUD_VERSION_LEN) != 0
@@ -332,7 +374,7 @@ sync_close(PyObject *op, PyObject *unused)
     (void)unused;
     SyncClientObject *self = (SyncClientObject *)op;
     self->closed = 1;
-    if (self->sock != NULL) {
+    if (self->sock != NULL && !self->busy) {   /* else the call closes it when done */
         zmq_close(self->sock);
         self->sock = NULL;
     }
@@ -418,8 +460,9 @@ sync_init(PyObject *op, PyObject *args, PyObject *kwds)
         timeout = PyFloat_AsDouble(timeout_obj);
         if (timeout == -1.0 && PyErr_Occurred())
             return -1;
-        if (!(timeout > 0)) {
-            PyErr_Format(PyExc_ValueError, "pseud: timeout must be positive, not %R", timeout_obj);
+        if (!(timeout > 0) || !isfinite(timeout)) {
+            PyErr_Format(PyExc_ValueError, "pseud: timeout must be positive and finite, not %R",
+                         timeout_obj);
             return -1;
         }
     }

@@ -68,18 +68,17 @@ wake_idle(pseud_state *st, worker_pool *pool)
     Py_ssize_t n = PyList_GET_SIZE(pool->idle);
     if (n == 0)
         return 0;
-    PyObject *waiter = Py_NewRef(PyList_GET_ITEM(pool->idle, n - 1));
-    if (PyList_SetSlice(pool->idle, n - 1, n, NULL) < 0) {
-        Py_DECREF(waiter);
-        return -1;
-    }
+    PyObject *waiter = PyList_GET_ITEM(pool->idle, n - 1);
     PyObject *sw = PyObject_GetAttrString(waiter, "switch");
-    Py_DECREF(waiter);
     if (sw == NULL)
         return -1;
     int rc = green_run_callback(st, sw, Py_None);
     Py_DECREF(sw);
-    return rc < 0 ? -1 : 1;
+    if (rc < 0)
+        return -1;     /* still parked, still on the list */
+    if (PyList_SetSlice(pool->idle, n - 1, n, NULL) < 0)
+        return -1;
+    return 1;
 }
 
 int
@@ -92,10 +91,13 @@ workers_submit(pseud_state *st, worker_pool *pool, PyObject *job)
     if (push_job(pool, job) < 0)
         return -1;
     int woke = wake_idle(st, pool);
-    if (woke < 0)
+    if (woke < 0 || (woke == 0 && spawn_worker(st, pool) < 0)) {
+        /* nobody will run it: take it back, the caller answers an error */
+        pool->count--;
+        Py_ssize_t tail = (pool->head + pool->count) % pool->capacity;
+        Py_CLEAR(pool->jobs[tail]);
         return -1;
-    if (woke == 0 && spawn_worker(st, pool) < 0)
-        return -1;
+    }
     return 0;
 }
 
@@ -149,11 +151,12 @@ workers_loop(pseud_state *st, worker_pool *pool)
     Py_RETURN_NONE;
 killed:
     pool->workers--;
-    /* jobs left behind still get a worker */
-    if (!pool->closed && pool->count > 0 && PyList_GET_SIZE(pool->idle) == 0) {
+    /* jobs left behind still get a worker: an idle one, else a new one */
+    if (!pool->closed && pool->count > 0) {
         PyObject *et, *ev, *tb;
         PyErr_Fetch(&et, &ev, &tb);
-        if (spawn_worker(st, pool) < 0)
+        int woke = wake_idle(st, pool);
+        if (woke < 0 || (woke == 0 && spawn_worker(st, pool) < 0))
             PyErr_Clear();
         PyErr_Restore(et, ev, tb);
     }

@@ -62,7 +62,7 @@ public_key_of(PyObject *value, unsigned char out[32])
         memcpy(out, data, 32);
         return 0;
     }
-    if (len == 40) {
+    if (len == 40 && memchr(data, '\0', 40) == NULL) {
         char z85[41];
         memcpy(z85, data, 40);
         z85[40] = '\0';
@@ -171,6 +171,24 @@ zap_decide(pseud_state *st, PyObject *frames)
     return res;
 }
 
+/* Sleep a little on the hub (gevent.sleep): only after an error. */
+static int
+zap_pause(pseud_state *st)
+{
+    (void)st;
+    PyObject *gevent = PyImport_ImportModule("gevent");
+    PyObject *r = gevent ? PyObject_CallMethod(gevent, "sleep", "d", 0.1) : NULL;
+    Py_XDECREF(gevent);
+    if (r == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception))
+            return -1;
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
 /* The handler greenlet: answer requests until the socket is closed. */
 static PyObject *
 zap_loop(PyObject *module, PyObject *sock)
@@ -184,13 +202,31 @@ zap_loop(PyObject *module, PyObject *sock)
                 Py_DECREF(sock);
                 return NULL;     /* killed */
             }
-            PyErr_Clear();
+            PyObject *et, *ev, *tb;
+            PyErr_Fetch(&et, &ev, &tb);
             PyObject *closed = PyObject_GetAttrString(sock, "closed");
             int done = closed == NULL || PyObject_IsTrue(closed) != 0;
             Py_XDECREF(closed);
             PyErr_Clear();
+            if (!done)
+                pseud_log(st, "warning", "pseud: ZAP handler receive failed: %R",
+                          ev ? ev : Py_None);
+            Py_XDECREF(et);
+            Py_XDECREF(ev);
+            Py_XDECREF(tb);
             if (done)
                 break;
+            /* REP may still owe a reply (a failed send): give one, then
+             * pause, so a persistent error never spins the hub */
+            PyObject *owed = Py_BuildValue("[yyyyyy]", "1.0", "", "500", "internal error", "", "");
+            PyObject *r = owed ? PyObject_CallMethod(sock, "send_multipart", "O", owed) : NULL;
+            Py_XDECREF(owed);
+            Py_XDECREF(r);
+            PyErr_Clear();
+            if (zap_pause(st) < 0) {
+                Py_DECREF(sock);
+                return NULL;
+            }
             continue;
         }
         PyObject *answer = zap_decide(st, frames);
@@ -271,6 +307,16 @@ zap_register_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     pseud_state *st = PyModule_GetState(module);
     if (st->zap_domains == NULL && (st->zap_domains = PyDict_New()) == NULL)
         return NULL;
+    /* a domain serves one backend: sharing it would let one server's
+     * stop() take the other's rule away */
+    PyObject *held = PyDict_GetItemWithError(st->zap_domains, args[0]);
+    if (held != NULL && held != args[1]) {
+        PyErr_Format(PyExc_ValueError, "pseud: ZAP domain %R is already used by %R",
+                     args[0], held);
+        return NULL;
+    }
+    if (held == NULL && PyErr_Occurred())
+        return NULL;
     if (PyDict_SetItem(st->zap_domains, args[0], args[1]) < 0)
         return NULL;
     if (st->zap_socket == NULL && zap_start(module, st) < 0) {
@@ -285,11 +331,17 @@ zap_register_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyObject *
-zap_unregister_py(PyObject *module, PyObject *domain)
+zap_unregister_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "zap_unregister(domain, backend)");
+        return NULL;
+    }
     pseud_state *st = PyModule_GetState(module);
-    if (st->zap_domains != NULL && PyDict_DelItem(st->zap_domains, domain) < 0)
+    PyObject *held = st->zap_domains ? PyDict_GetItemWithError(st->zap_domains, args[0]) : NULL;
+    if (held == args[1] && PyDict_DelItem(st->zap_domains, args[0]) < 0)
         PyErr_Clear();
+    PyErr_Clear();
     if (st->zap_socket != NULL && (st->zap_domains == NULL || PyDict_GET_SIZE(st->zap_domains) == 0)) {
         PyObject *sock = st->zap_socket;
         st->zap_socket = NULL;
@@ -309,7 +361,8 @@ zap_unregister_py(PyObject *module, PyObject *domain)
 static PyMethodDef zap_functions[] = {
     {"zap_register", (PyCFunction)(void (*)(void))zap_register_py, METH_FASTCALL,
      "zap_register(domain, backend): the ZAP handler decides for `domain` by backend.zap_policy."},
-    {"zap_unregister", zap_unregister_py, METH_O, "zap_unregister(domain)."},
+    {"zap_unregister", (PyCFunction)(void (*)(void))zap_unregister_py, METH_FASTCALL,
+     "zap_unregister(domain, backend): forget the domain if that backend holds it."},
     {NULL},
 };
 

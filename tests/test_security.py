@@ -36,15 +36,16 @@ def test_plain_accepts_login_equal_password(make_server, make_client, transport,
     assert client.whoami().get() == b'alice'
 
 
-def test_inproc_runs_no_security_mechanism(make_server, make_client):
-    """libzmq skips PLAIN/CURVE and ZAP on inproc: peers in the same
-    process are not authenticated there, whatever the plugin (they are
-    anonymous, user id b''). Documented in the README."""
+def test_secured_server_refuses_anonymous_inproc_peers(make_server, make_client):
+    """libzmq skips PLAIN/CURVE and ZAP on inproc, so a peer there is
+    anonymous (user id b''): the built-in secured servers fail closed and
+    treat it as not authenticated. Documented in the README."""
     endpoint = 'inproc://%s' % unique('plain')
     server, bound = whoami_server(make_server, endpoint, security_plugin='plain')
     client = make_client(server.user_id, bound, security_plugin='plain',
-                         user_id='alice', password='wrong')
-    assert client.whoami().get() == b''
+                         user_id='alice', password='alice', timeout=REFUSED)
+    with pytest.raises(gevent.Timeout):
+        client.whoami().get()
 
 
 def test_plain_refuses_wrong_password(make_server, make_client):
@@ -402,3 +403,33 @@ def test_sync_client_with_plain(make_server):
             gevent.sleep(0.01)
     assert box['good'] == b'sync'
     assert isinstance(box['bad'], pseud.interfaces.TimeoutError)
+
+
+def test_a_zap_domain_serves_one_server(make_server, make_client):
+    """Two servers cannot share a ZAP domain: one's stop() would take the
+    other's admission rule away (a CURVE server then admits any key)."""
+    first, first_ep, first_key = curve_server(make_server)
+
+    class SameDomain(pseud.auth.TrustedCurveServer):
+        name = unique('same_domain')
+
+        def __init__(self, rpc):
+            super().__init__(rpc)
+            self.zap_domain = first.auth_backend.zap_domain
+
+    register_auth_backend(SameDomain)
+    try:
+        public, secret = pseud.curve_keypair()
+        intruder = pseud.Server(unique('intruder'), security_plugin=SameDomain.name,
+                                public_key=public, secret_key=secret)
+        with pytest.raises(ValueError, match='already used'):
+            intruder.bind('tcp://127.0.0.1:*')
+        intruder.stop()     # must not unregister the first server's domain
+    finally:
+        auth_backends.unregister(SameDomain.name)
+    stranger_public, stranger_secret = pseud.curve_keypair()
+    stranger = make_client(first.user_id, first_ep, security_plugin='trusted_curve',
+                           public_key=stranger_public, secret_key=stranger_secret,
+                           peer_public_key=first_key, timeout=REFUSED)
+    with pytest.raises(gevent.Timeout):
+        stranger.whoami().get()

@@ -199,3 +199,53 @@ def test_malformed_reply_fails_the_call_only(tmp_path):
     finally:
         client.close()
         raw.close()
+
+
+def test_one_call_at_a_time_across_threads(served, sync):
+    """The GIL is released while a call waits: a second thread using the
+    same client is refused instead of racing on the socket."""
+    server, endpoint = served
+    client = sync(endpoint)
+    results = {}
+
+    def slow():
+        results['slow'] = client.nap(0.3)
+
+    def second():
+        try:
+            client.upper('x')
+        except RuntimeError as exc:
+            results['second'] = str(exc)
+
+    first = threading.Thread(target=slow, daemon=True)
+    first.start()
+    gevent.sleep(0.1)           # the first thread is waiting for its reply
+    in_thread(second)
+    while first.is_alive():
+        gevent.sleep(0.01)
+    assert results['slow'] == 0.3
+    assert 'one call at a time' in results['second']
+
+
+def test_close_from_another_thread_during_a_call(served, sync):
+    server, endpoint = served
+    client = sync(endpoint)
+    results = {}
+
+    def call():
+        results['value'] = client.nap(0.3)
+
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    gevent.sleep(0.1)
+    client.close()              # deferred until the call is over
+    while thread.is_alive():
+        gevent.sleep(0.01)
+    assert results['value'] == 0.3
+    with pytest.raises(RuntimeError, match='closed'):
+        client.upper('x')
+
+
+def test_non_finite_timeout_is_refused():
+    with pytest.raises(ValueError):
+        pseud.SyncClient(timeout=float('inf'))
