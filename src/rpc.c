@@ -1780,6 +1780,8 @@ get_socket(PyObject *op, void *closure)
     RPCObject *self = (RPCObject *)op;
     if (require_socket(self) < 0)
         return NULL;
+    if (self->socket_obj != NULL && socket_handle(self->socket_obj) == NULL)
+        Py_CLEAR(self->socket_obj);   /* a plugin closed its view: make a new one */
     if (self->socket_obj == NULL
         && (self->socket_obj = socket_wrap(self->st, self->sock, 0)) == NULL)
         return NULL;

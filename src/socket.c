@@ -537,6 +537,17 @@ release_send_side(SocketObject *self)
     wake_lock_waiter(self);
 }
 
+/* True when the greenlet owning the send side has finished. */
+static int
+owner_is_dead(PyObject *owner)
+{
+    PyObject *dead = PyObject_GetAttrString(owner, "dead");
+    int res = dead != NULL && PyObject_IsTrue(dead) == 1;
+    Py_XDECREF(dead);
+    PyErr_Clear();
+    return res;
+}
+
 /* Wait until the send side is free or ours. 1: it is ours already (we are
  * mid-message), 0: free, -1: error (Again when `nonblock` or timed out). */
 GREEN_SWITCHES static int
@@ -549,6 +560,16 @@ acquire_send_side(SocketObject *self, int nonblock, double *deadline, int *have_
         return -1;
     int rc = 0;
     while (self->send_owner != NULL && self->send_owner != cur) {
+        if (owner_is_dead(self->send_owner)) {
+            /* it died mid-message: end that message with an empty frame
+             * (the peer drops it as malformed) rather than wait forever */
+            pseud_log(self->st, "warning",
+                      "pseud: a greenlet died in the middle of a multipart send; "
+                      "its partial message was ended");
+            zmq_send(self->handle, "", 0, ZMQ_DONTWAIT);
+            release_send_side(self);
+            continue;
+        }
         if (nonblock) {
             rc = raise_again(self);
             break;

@@ -1028,3 +1028,15 @@ def test_plugin_polling_rpc_socket_does_not_stall_the_reader(make_server, make_c
     finally:
         stop.append(True)
         task.join(timeout=2)
+
+
+def test_closing_the_plugins_socket_view_leaves_the_rpc_serving(make_server, make_client):
+    server, bound = make_server()
+    server.register_rpc(name='ping')(lambda: 'pong')
+    view = server.socket
+    view.close()                      # a plugin closing rpc.socket
+    assert view.closed
+    assert not server.socket.closed   # a fresh view of the same socket
+    assert server.socket.linger == 0
+    client = make_client(server.user_id, bound)
+    assert client.ping().get() == 'pong'

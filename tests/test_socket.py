@@ -800,3 +800,26 @@ def test_interop_with_pyzmq_green_dealer(make):
     finally:
         dealer.close()
         zctx.term()
+
+
+def test_a_greenlet_dying_mid_message_does_not_block_the_socket():
+    """A greenlet that queued part of a message and died: the next sender
+    ends that message and goes on instead of waiting forever."""
+    ctx = P.Context.instance()
+    name = 'inproc://%s' % unique('dying')
+    receiver = ctx.socket(P.PAIR)
+    sender = ctx.socket(P.PAIR)
+    try:
+        receiver.linger = sender.linger = 0
+        receiver.bind(name)
+        sender.connect(name)
+        gevent.spawn(sender.send, b'half', P.SNDMORE).join(timeout=2)
+        with gevent.Timeout(5):
+            sender.send_multipart([b'whole', b'message'])
+            first = receiver.recv_multipart()
+            second = receiver.recv_multipart()
+        assert first == [b'half', b'']          # ended, so the peer can drop it
+        assert second == [b'whole', b'message']
+    finally:
+        sender.close()
+        receiver.close()
