@@ -93,15 +93,17 @@ green_waiter_get(PyObject *waiter)
     return PyObject_CallMethod(waiter, "get", NULL);
 }
 
-PyObject *
-green_timer(pseud_state *st, double seconds, PyObject *cb, PyObject *arg)
+/* A started timer firing after `after` seconds, then every `repeat`
+ * seconds when repeat > 0, calling cb() or cb(arg). */
+static PyObject *
+start_timer(pseud_state *st, double after, double repeat, PyObject *cb, PyObject *arg)
 {
     PyObject *loop = hub_loop(st);
     if (loop == NULL)
         return NULL;
-    if (seconds < 0)
-        seconds = 0;
-    PyObject *timer = PyObject_CallMethod(loop, "timer", "d", seconds);
+    if (after < 0)
+        after = 0;
+    PyObject *timer = PyObject_CallMethod(loop, "timer", "dd", after, repeat);
     Py_DECREF(loop);
     if (timer == NULL)
         return NULL;
@@ -117,22 +119,15 @@ green_timer(pseud_state *st, double seconds, PyObject *cb, PyObject *arg)
 }
 
 PyObject *
+green_timer(pseud_state *st, double seconds, PyObject *cb, PyObject *arg)
+{
+    return start_timer(st, seconds, 0.0, cb, arg);
+}
+
+PyObject *
 green_timer_repeat(pseud_state *st, double seconds, PyObject *cb)
 {
-    PyObject *loop = hub_loop(st);
-    if (loop == NULL)
-        return NULL;
-    PyObject *timer = PyObject_CallMethod(loop, "timer", "dd", seconds, seconds);
-    Py_DECREF(loop);
-    if (timer == NULL)
-        return NULL;
-    PyObject *res = PyObject_CallMethod(timer, "start", "O", cb);
-    if (res == NULL) {
-        Py_DECREF(timer);
-        return NULL;
-    }
-    Py_DECREF(res);
-    return timer;
+    return start_timer(st, seconds, seconds, cb, NULL);
 }
 
 PyObject *
