@@ -13,8 +13,10 @@
  *
  * Messages that cannot leave yet (the peer is not connected: EHOSTUNREACH;
  * its pipe is full: EAGAIN) wait in an outbox retried on a short timer
- * until their deadline. */
+ * until their deadline: see rpc_send.c. The object's layout is in
+ * rpc_object.h. */
 #include "rpc.h"
+#include "rpc_object.h"
 #include "codec.h"
 #include "convert.h"
 #include "future.h"
@@ -34,290 +36,11 @@
 #include <zmq.h>
 
 #define READ_BATCH 64               /* messages handled per wake-up before yielding */
-#define SMALL_BODY 4096             /* bodies up to this are copied, larger ones handed over */
-#define RETRY_FIRST 0.002           /* outbox retry interval, doubling up to RETRY_MAX */
-#define RETRY_MAX 0.05
 #define DEFAULT_MAX_MESSAGE_SIZE (64 * 1024 * 1024)
-#define OUTBOX_MAX_REPLIES 1000     /* replies held for peers that do not read */
 #define SAFETY_INTERVAL 1.0         /* the reader re-checks its socket this often */
 
-typedef struct {
-    PyObject_HEAD
-    pseud_state *st;
-    PyObject *module;           /* keeps st alive */
-    void *sock;                 /* the ROUTER socket, NULL before bind/connect and after stop */
-    int fd;                     /* its ZMQ_FD */
-    PyObject *socket_obj;       /* Socket view of `sock` for plugins (not owning), or NULL */
-
-    PyObject *user_id;          /* bytes or None */
-    PyObject *peer_routing_id;  /* bytes or None */
-    PyObject *registry;
-    PyObject *packer;
-    PyObject *proxy_to;         /* another RPC or None */
-    PyObject *auth_backend;     /* plugin objects; *_noop skips calling them */
-    PyObject *heartbeat_backend;
-    int auth_noop, heartbeat_noop;
-    int is_server;
-    double timeout;
-    long long max_message_size;
-    PyObject *future_pool;      /* dict uuid -> Future */
-    PyObject *last_endpoint;    /* str or None */
-
-    int started, stopped;
-    PyObject *io_watcher;       /* hub watcher on fd */
-    PyObject *safety_timer;     /* re-checks ZMQ_EVENTS now and then: a plugin
-                                   using rpc.socket may take the fd's edge */
-    PyObject *reader_waiter;    /* Waiter the reader is parked on, or NULL */
-    int wake_scheduled;
-    PyObject *on_ready;         /* bound builtin: the watcher's callback */
-    PyObject *on_deadline;      /* bound builtin: the deadline timer's callback */
-    PyObject *on_retry;         /* bound builtin: the outbox timer's callback */
-    PyObject *run_work;         /* bound builtin: runs one call (a worker's job) */
-    worker_pool workers;        /* greenlets running incoming calls */
-
-    FutureObject *dl_head, *dl_tail;
-    PyObject *deadline_timer;
-    double deadline_timer_at;
-
-    PyObject *outbox;           /* list of (deadline, future|None, frames tuple) */
-    PyObject *retry_timer;
-    double retry_interval;
-
-    msgpack_sbuffer sbuf;       /* reused for packing outgoing bodies */
-    int sbuf_busy;              /* a pack function switched away mid-pack */
-    msgid_gen msgids;           /* uuids of the calls we send */
-
-    PyObject *dict;
-    PyObject *weakreflist;
-} RPCObject;
 
 static PyObject *rpc_stop_impl(RPCObject *self);
-
-/* ---------------------------------------------------------------- helpers */
-
-static int
-require_socket(RPCObject *self)
-{
-    if (self->sock != NULL)
-        return 0;
-    PyErr_SetString(PyExc_RuntimeError, self->stopped
-                    ? "pseud: this RPC is stopped"
-                    : "pseud: you must connect or bind first");
-    return -1;
-}
-
-/* After any send or receive: if input is waiting and the reader is parked,
- * wake it from the hub (the edge that said so may have been consumed). */
-static void
-after_io(RPCObject *self)
-{
-    if (self->sock == NULL || self->reader_waiter == NULL || self->wake_scheduled)
-        return;
-    int events = 0;
-    size_t len = sizeof(events);
-    if (zmq_getsockopt(self->sock, ZMQ_EVENTS, &events, &len) != 0)
-        return;
-    if (events & ZMQ_POLLIN) {
-        self->wake_scheduled = 1;
-        if (green_run_callback(self->st, self->on_ready, Py_None) < 0) {
-            self->wake_scheduled = 0;
-            pseud_log(self->st, "error", "pseud: could not wake the reader");
-            PyErr_Clear();
-        }
-    }
-}
-
-/* --------------------------------------------------------------- sending */
-
-static void
-free_body(void *data, void *hint)
-{
-    (void)hint;
-    free(data);
-}
-
-/* A frame after the routing frame failed (ETERM, ENOMEM: never EAGAIN
- * with ROUTER_MANDATORY): end the message with an empty frame so the next
- * one does not continue it (the peer drops it as malformed). Returns -1
- * with errno as it was. */
-static int
-abandon_message(void *s)
-{
-    int err = zmq_errno();
-    zmq_send(s, "", 0, ZMQ_DONTWAIT);
-    errno = err;
-    return -1;
-}
-
-/* Send [peer, '', v1, uuid, type, body] without blocking. When `steal` is
- * given and holds the body, a large body is handed to libzmq instead of
- * copied. Returns 0 when sent, 1 when it cannot go now (EAGAIN or
- * EHOSTUNREACH on the routing frame: nothing was sent), -1 with errno set. */
-static int
-try_send(RPCObject *self, const char *peer, size_t peer_len,
-         const char *uuid, size_t uuid_len, char type,
-         const char *body, size_t body_len, msgpack_sbuffer *steal)
-{
-    void *s = self->sock;
-    if (zmq_send(s, peer, peer_len, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0) {
-        int err = zmq_errno();
-        if (err == EAGAIN || err == EHOSTUNREACH)
-            return 1;
-        return -1;
-    }
-    if (zmq_send(s, "", 0, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0
-        || zmq_send(s, PSEUD_VERSION, PSEUD_VERSION_LEN, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0
-        || zmq_send(s, uuid, uuid_len, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0
-        || zmq_send(s, &type, 1, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0)
-        return abandon_message(s);
-    if (steal != NULL && body_len > SMALL_BODY && body == steal->data) {
-        zmq_msg_t msg;
-        if (zmq_msg_init_data(&msg, steal->data, body_len, free_body, NULL) != 0)
-            return abandon_message(s);
-        msgpack_sbuffer_release(steal);   /* the message owns the bytes now */
-        if (zmq_msg_send(&msg, s, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&msg);
-            return abandon_message(s);
-        }
-        return 0;
-    }
-    if (zmq_send(s, body, body_len, ZMQ_DONTWAIT) < 0)
-        return abandon_message(s);
-    return 0;
-}
-
-static int
-arm_retry_timer(RPCObject *self)
-{
-    if (self->retry_timer != NULL)
-        return 0;
-    self->retry_timer = green_timer(self->st, self->retry_interval, self->on_retry, NULL);
-    return self->retry_timer == NULL ? -1 : 0;
-}
-
-/* Queue a message that could not leave yet; it is retried until `deadline`. */
-static int
-outbox_push(RPCObject *self, double deadline, PyObject *future,
-            PyObject *peer, PyObject *uuid, char type, const char *body, size_t body_len)
-{
-    PyObject *entry = Py_BuildValue("(dO(OOy#y#))", deadline, future ? future : Py_None,
-                                    peer, uuid, &type, (Py_ssize_t)1,
-                                    body, (Py_ssize_t)body_len);
-    if (entry == NULL)
-        return -1;
-    int rc = PyList_Append(self->outbox, entry);
-    Py_DECREF(entry);
-    if (rc < 0)
-        return -1;
-    if (PyList_GET_SIZE(self->outbox) == 1)
-        self->retry_interval = RETRY_FIRST;
-    return arm_retry_timer(self);
-}
-
-/* Send a message now or queue it. Returns 0, or -1 with an exception. */
-static int
-send_or_queue(RPCObject *self, PyObject *peer, PyObject *uuid, char type,
-              const char *body, size_t body_len, msgpack_sbuffer *steal,
-              double deadline, PyObject *future)
-{
-    if (require_socket(self) < 0)
-        return -1;
-    int rc = try_send(self, PyBytes_AS_STRING(peer), PyBytes_GET_SIZE(peer),
-                      PyBytes_AS_STRING(uuid), PyBytes_GET_SIZE(uuid), type,
-                      body, body_len, steal);
-    if (rc == 0) {
-        after_io(self);
-        return 0;
-    }
-    if (rc == 1)
-        return outbox_push(self, deadline, future, peer, uuid, type, body, body_len);
-    convert_zmq_error("sending a message");
-    return -1;
-}
-
-/* Timer: retry the outbox in order; entries past their deadline, or whose
- * call already ended, are dropped (the deadline timer fails the call). */
-static PyObject *
-rpc_on_retry(PyObject *op, PyObject *unused)
-{
-    (void)unused;
-    RPCObject *self = (RPCObject *)op;
-    green_watcher_close(self->retry_timer);
-    Py_CLEAR(self->retry_timer);
-    if (self->sock == NULL)
-        Py_RETURN_NONE;
-    double now = green_now();
-    PyObject *keep = PyList_New(0);
-    if (keep == NULL)
-        return NULL;
-    PyObject *entries = self->outbox;
-    self->outbox = keep;
-    int progressed = 0;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(entries); i++) {
-        PyObject *entry = PyList_GET_ITEM(entries, i);
-        double deadline = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(entry, 0));
-        PyObject *future = PyTuple_GET_ITEM(entry, 1);
-        PyObject *frames = PyTuple_GET_ITEM(entry, 2);
-        if (deadline <= now || (future != Py_None && !future_is_pending(future)))
-            continue;
-        PyObject *peer = PyTuple_GET_ITEM(frames, 0), *uuid = PyTuple_GET_ITEM(frames, 1);
-        PyObject *type = PyTuple_GET_ITEM(frames, 2), *body = PyTuple_GET_ITEM(frames, 3);
-        int rc = try_send(self, PyBytes_AS_STRING(peer), PyBytes_GET_SIZE(peer),
-                          PyBytes_AS_STRING(uuid), PyBytes_GET_SIZE(uuid),
-                          PyBytes_AS_STRING(type)[0],
-                          PyBytes_AS_STRING(body), PyBytes_GET_SIZE(body), NULL);
-        if (rc == 0) {
-            progressed = 1;
-            continue;
-        }
-        if (rc < 0) {
-            int err = zmq_errno();
-            pseud_log(self->st, "warning", "pseud: dropped a queued message: %s",
-                      zmq_strerror(err));
-            if (future != Py_None) {
-                PyObject *exc = PyObject_CallFunction(PyExc_ConnectionError, "s",
-                                                      zmq_strerror(err));
-                if (exc == NULL || future_set_exception(future, exc) < 0)
-                    PyErr_Clear();
-                Py_XDECREF(exc);
-            }
-            continue;
-        }
-        if (PyList_Append(keep, entry) < 0) {
-            Py_DECREF(entries);
-            return NULL;
-        }
-    }
-    Py_DECREF(entries);
-    after_io(self);
-    if (PyList_GET_SIZE(self->outbox) > 0) {
-        self->retry_interval = progressed ? RETRY_FIRST
-                               : (self->retry_interval * 2 > RETRY_MAX ? RETRY_MAX
-                                  : self->retry_interval * 2);
-        if (arm_retry_timer(self) < 0)
-            return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-/* Pack `obj` into the RPC's reusable buffer (or `local` if a pack
- * function switched greenlets mid-pack and the buffer is in use).
- * Returns the buffer holding the body, or NULL with an exception. */
-static msgpack_sbuffer *
-pack_body(RPCObject *self, PyObject *obj, msgpack_sbuffer *local)
-{
-    msgpack_sbuffer *buf = local;
-    int own = 0;
-    if (!self->sbuf_busy) {
-        buf = &self->sbuf;
-        buf->size = 0;
-        self->sbuf_busy = own = 1;
-    }
-    int rc = codec_pack(self->packer, obj, buf);
-    if (own)
-        self->sbuf_busy = 0;
-    return rc < 0 ? NULL : buf;
-}
 
 /* ------------------------------------------------------------- deadlines */
 
@@ -448,7 +171,7 @@ PyObject *
 rpc_send_work(PyObject *op, PyObject *peer_in, PyObject *name, PyObject *args, PyObject *kwargs)
 {
     RPCObject *self = (RPCObject *)op;
-    if (require_socket(self) < 0)
+    if (rpc_require_socket(self) < 0)
         return NULL;
     if (!self->started && start_reader(self) < 0)
         return NULL;
@@ -476,7 +199,7 @@ rpc_send_work(PyObject *op, PyObject *peer_in, PyObject *name, PyObject *args, P
     msgpack_sbuffer_init(&local);
     if (work == NULL)
         goto done;
-    msgpack_sbuffer *body = pack_body(self, work, &local);
+    msgpack_sbuffer *body = rpc_pack_body(self, work, &local);
     if (body == NULL)
         goto done;
     uuid = next_uuid(self);
@@ -510,7 +233,7 @@ rpc_send_work(PyObject *op, PyObject *peer_in, PyObject *name, PyObject *args, P
             goto fail_pooled;
         Py_DECREF(res);
     }
-    if (send_or_queue(self, routing, uuid, PSEUD_WORK[0], data, size,
+    if (rpc_send_or_queue(self, routing, uuid, PSEUD_WORK[0], data, size,
                       body, f->deadline, fut) < 0)
         goto fail_pooled;
     if (arm_deadline_timer(self) < 0)
@@ -549,7 +272,7 @@ send_reply(RPCObject *self, PyObject *routing, PyObject *uuid, char type, PyObje
     }
     msgpack_sbuffer local;
     msgpack_sbuffer_init(&local);
-    msgpack_sbuffer *body = pack_body(self, value, &local);
+    msgpack_sbuffer *body = rpc_pack_body(self, value, &local);
     if (body == NULL && type == PSEUD_OK[0]) {
         /* the result cannot travel: tell the caller why instead */
         PyObject *et, *ev, *tb;
@@ -569,7 +292,7 @@ send_reply(RPCObject *self, PyObject *routing, PyObject *uuid, char type, PyObje
         Py_XDECREF(ev);
         Py_XDECREF(tb);
         if (err != NULL) {
-            body = pack_body(self, err, &local);
+            body = rpc_pack_body(self, err, &local);
             Py_DECREF(err);
         }
         type = PSEUD_ERROR[0];
@@ -583,11 +306,11 @@ send_reply(RPCObject *self, PyObject *routing, PyObject *uuid, char type, PyObje
         pseud_log(self->st, "warning", "pseud: reply dropped, the RPC is stopped");
         goto done;
     }
-    int rc = try_send(self, PyBytes_AS_STRING(routing), PyBytes_GET_SIZE(routing),
+    int rc = rpc_try_send(self, PyBytes_AS_STRING(routing), PyBytes_GET_SIZE(routing),
                       PyBytes_AS_STRING(uuid), PyBytes_GET_SIZE(uuid), type,
                       body->data, body->size, body);
     if (rc == 0) {
-        after_io(self);
+        rpc_after_io(self);
     }
     else if (rc == 1 && zmq_errno() == EAGAIN
              && PyList_GET_SIZE(self->outbox) >= OUTBOX_MAX_REPLIES) {
@@ -597,7 +320,7 @@ send_reply(RPCObject *self, PyObject *routing, PyObject *uuid, char type, PyObje
                   "and %d replies wait already", routing, OUTBOX_MAX_REPLIES);
     }
     else if (rc == 1 && zmq_errno() == EAGAIN) {
-        if (outbox_push(self, green_now() + self->timeout, NULL, routing, uuid, type,
+        if (rpc_outbox_push(self, green_now() + self->timeout, NULL, routing, uuid, type,
                         body->data, body->size) < 0) {
             pseud_log(self->st, "error", "pseud: could not queue a reply");
             PyErr_Clear();
@@ -1095,7 +818,7 @@ start_reader(RPCObject *self)
 {
     if (self->started)
         return 0;
-    if (require_socket(self) < 0)
+    if (rpc_require_socket(self) < 0)
         return -1;
     if (green_ensure(self->st) < 0)
         return -1;
@@ -1253,7 +976,7 @@ static PyObject *
 rpc_disconnect(PyObject *op, PyObject *endpoint)
 {
     RPCObject *self = (RPCObject *)op;
-    if (require_socket(self) < 0)
+    if (rpc_require_socket(self) < 0)
         return NULL;
     PyObject *ep = convert_endpoint(endpoint);
     if (ep == NULL)
@@ -1417,7 +1140,7 @@ static PyObject *
 rpc_send_message(PyObject *op, PyObject *frames_in)
 {
     RPCObject *self = (RPCObject *)op;
-    if (require_socket(self) < 0)
+    if (rpc_require_socket(self) < 0)
         return NULL;
     PyObject *frames = PySequence_Fast(frames_in, "pseud: send_message() takes a list of frames");
     if (frames == NULL)
@@ -1436,7 +1159,7 @@ rpc_send_message(PyObject *op, PyObject *frames_in)
     if (n == WIRE_FRAMES && PyBytes_GET_SIZE(items[1]) == 0 && PyBytes_GET_SIZE(items[4]) == 1
         && PyBytes_GET_SIZE(items[2]) == PSEUD_VERSION_LEN
         && memcmp(PyBytes_AS_STRING(items[2]), PSEUD_VERSION, PSEUD_VERSION_LEN) == 0) {
-        rc = send_or_queue(self, items[0], items[3], PyBytes_AS_STRING(items[4])[0],
+        rc = rpc_send_or_queue(self, items[0], items[3], PyBytes_AS_STRING(items[4])[0],
                            PyBytes_AS_STRING(items[5]), PyBytes_GET_SIZE(items[5]), NULL,
                            green_now() + self->timeout, NULL);
     }
@@ -1446,13 +1169,13 @@ rpc_send_message(PyObject *op, PyObject *frames_in)
             int flags = ZMQ_DONTWAIT | (i + 1 < n ? ZMQ_SNDMORE : 0);
             if (zmq_send(self->sock, PyBytes_AS_STRING(items[i]), PyBytes_GET_SIZE(items[i]), flags) < 0) {
                 if (i > 0)
-                    abandon_message(self->sock);
+                    rpc_abandon_message(self->sock);
                 convert_zmq_error("send_message");
                 rc = -1;
             }
         }
         if (rc == 0)
-            after_io(self);
+            rpc_after_io(self);
     }
     Py_DECREF(frames);
     if (rc < 0)
@@ -1778,7 +1501,7 @@ get_socket(PyObject *op, void *closure)
 {
     (void)closure;
     RPCObject *self = (RPCObject *)op;
-    if (require_socket(self) < 0)
+    if (rpc_require_socket(self) < 0)
         return NULL;
     if (self->socket_obj != NULL && socket_handle(self->socket_obj) == NULL)
         Py_CLEAR(self->socket_obj);   /* a plugin closed its view: make a new one */

@@ -1,0 +1,239 @@
+/* Getting messages out of an RPC: non-blocking sends, an outbox for
+ * peers not reachable yet (EHOSTUNREACH) or not reading (EAGAIN) retried on
+ * a short timer until each message's deadline, the reader wake-up after
+ * I/O (ZMQ_FD is edge-triggered), and packing into a reused buffer. */
+#include "rpc_object.h"
+#include "codec.h"
+#include "green.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <string.h>
+#include <zmq.h>
+
+#define SMALL_BODY 4096             /* bodies up to this are copied, larger ones handed over */
+#define RETRY_MAX 0.05
+
+int
+rpc_require_socket(RPCObject *self)
+{
+    if (self->sock != NULL)
+        return 0;
+    PyErr_SetString(PyExc_RuntimeError, self->stopped
+                    ? "pseud: this RPC is stopped"
+                    : "pseud: you must connect or bind first");
+    return -1;
+}
+
+/* After any send or receive: if input is waiting and the reader is parked,
+ * wake it from the hub (the edge that said so may have been consumed). */
+void
+rpc_after_io(RPCObject *self)
+{
+    if (self->sock == NULL || self->reader_waiter == NULL || self->wake_scheduled)
+        return;
+    int events = 0;
+    size_t len = sizeof(events);
+    if (zmq_getsockopt(self->sock, ZMQ_EVENTS, &events, &len) != 0)
+        return;
+    if (events & ZMQ_POLLIN) {
+        self->wake_scheduled = 1;
+        if (green_run_callback(self->st, self->on_ready, Py_None) < 0) {
+            self->wake_scheduled = 0;
+            pseud_log(self->st, "error", "pseud: could not wake the reader");
+            PyErr_Clear();
+        }
+    }
+}
+
+/* --------------------------------------------------------------- sending */
+
+static void
+free_body(void *data, void *hint)
+{
+    (void)hint;
+    free(data);
+}
+
+/* A frame after the routing frame failed (ETERM, ENOMEM: never EAGAIN
+ * with ROUTER_MANDATORY): end the message with an empty frame so the next
+ * one does not continue it (the peer drops it as malformed). Returns -1
+ * with errno as it was. */
+int
+rpc_abandon_message(void *s)
+{
+    int err = zmq_errno();
+    zmq_send(s, "", 0, ZMQ_DONTWAIT);
+    errno = err;
+    return -1;
+}
+
+/* Send [peer, '', v1, uuid, type, body] without blocking. When `steal` is
+ * given and holds the body, a large body is handed to libzmq instead of
+ * copied. Returns 0 when sent, 1 when it cannot go now (EAGAIN or
+ * EHOSTUNREACH on the routing frame: nothing was sent), -1 with errno set. */
+int
+rpc_try_send(RPCObject *self, const char *peer, size_t peer_len,
+         const char *uuid, size_t uuid_len, char type,
+         const char *body, size_t body_len, msgpack_sbuffer *steal)
+{
+    void *s = self->sock;
+    if (zmq_send(s, peer, peer_len, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0) {
+        int err = zmq_errno();
+        if (err == EAGAIN || err == EHOSTUNREACH)
+            return 1;
+        return -1;
+    }
+    if (zmq_send(s, "", 0, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0
+        || zmq_send(s, PSEUD_VERSION, PSEUD_VERSION_LEN, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0
+        || zmq_send(s, uuid, uuid_len, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0
+        || zmq_send(s, &type, 1, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0)
+        return rpc_abandon_message(s);
+    if (steal != NULL && body_len > SMALL_BODY && body == steal->data) {
+        zmq_msg_t msg;
+        if (zmq_msg_init_data(&msg, steal->data, body_len, free_body, NULL) != 0)
+            return rpc_abandon_message(s);
+        msgpack_sbuffer_release(steal);   /* the message owns the bytes now */
+        if (zmq_msg_send(&msg, s, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&msg);
+            return rpc_abandon_message(s);
+        }
+        return 0;
+    }
+    if (zmq_send(s, body, body_len, ZMQ_DONTWAIT) < 0)
+        return rpc_abandon_message(s);
+    return 0;
+}
+
+static int
+arm_retry_timer(RPCObject *self)
+{
+    if (self->retry_timer != NULL)
+        return 0;
+    self->retry_timer = green_timer(self->st, self->retry_interval, self->on_retry, NULL);
+    return self->retry_timer == NULL ? -1 : 0;
+}
+
+/* Queue a message that could not leave yet; it is retried until `deadline`. */
+int
+rpc_outbox_push(RPCObject *self, double deadline, PyObject *future,
+            PyObject *peer, PyObject *uuid, char type, const char *body, size_t body_len)
+{
+    PyObject *entry = Py_BuildValue("(dO(OOy#y#))", deadline, future ? future : Py_None,
+                                    peer, uuid, &type, (Py_ssize_t)1,
+                                    body, (Py_ssize_t)body_len);
+    if (entry == NULL)
+        return -1;
+    int rc = PyList_Append(self->outbox, entry);
+    Py_DECREF(entry);
+    if (rc < 0)
+        return -1;
+    if (PyList_GET_SIZE(self->outbox) == 1)
+        self->retry_interval = RETRY_FIRST;
+    return arm_retry_timer(self);
+}
+
+/* Send a message now or queue it. Returns 0, or -1 with an exception. */
+int
+rpc_send_or_queue(RPCObject *self, PyObject *peer, PyObject *uuid, char type,
+              const char *body, size_t body_len, msgpack_sbuffer *steal,
+              double deadline, PyObject *future)
+{
+    if (rpc_require_socket(self) < 0)
+        return -1;
+    int rc = rpc_try_send(self, PyBytes_AS_STRING(peer), PyBytes_GET_SIZE(peer),
+                      PyBytes_AS_STRING(uuid), PyBytes_GET_SIZE(uuid), type,
+                      body, body_len, steal);
+    if (rc == 0) {
+        rpc_after_io(self);
+        return 0;
+    }
+    if (rc == 1)
+        return rpc_outbox_push(self, deadline, future, peer, uuid, type, body, body_len);
+    convert_zmq_error("sending a message");
+    return -1;
+}
+
+/* Timer: retry the outbox in order; entries past their deadline, or whose
+ * call already ended, are dropped (the deadline timer fails the call). */
+PyObject *
+rpc_on_retry(PyObject *op, PyObject *unused)
+{
+    (void)unused;
+    RPCObject *self = (RPCObject *)op;
+    green_watcher_close(self->retry_timer);
+    Py_CLEAR(self->retry_timer);
+    if (self->sock == NULL)
+        Py_RETURN_NONE;
+    double now = green_now();
+    PyObject *keep = PyList_New(0);
+    if (keep == NULL)
+        return NULL;
+    PyObject *entries = self->outbox;
+    self->outbox = keep;
+    int progressed = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(entries); i++) {
+        PyObject *entry = PyList_GET_ITEM(entries, i);
+        double deadline = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(entry, 0));
+        PyObject *future = PyTuple_GET_ITEM(entry, 1);
+        PyObject *frames = PyTuple_GET_ITEM(entry, 2);
+        if (deadline <= now || (future != Py_None && !future_is_pending(future)))
+            continue;
+        PyObject *peer = PyTuple_GET_ITEM(frames, 0), *uuid = PyTuple_GET_ITEM(frames, 1);
+        PyObject *type = PyTuple_GET_ITEM(frames, 2), *body = PyTuple_GET_ITEM(frames, 3);
+        int rc = rpc_try_send(self, PyBytes_AS_STRING(peer), PyBytes_GET_SIZE(peer),
+                          PyBytes_AS_STRING(uuid), PyBytes_GET_SIZE(uuid),
+                          PyBytes_AS_STRING(type)[0],
+                          PyBytes_AS_STRING(body), PyBytes_GET_SIZE(body), NULL);
+        if (rc == 0) {
+            progressed = 1;
+            continue;
+        }
+        if (rc < 0) {
+            int err = zmq_errno();
+            pseud_log(self->st, "warning", "pseud: dropped a queued message: %s",
+                      zmq_strerror(err));
+            if (future != Py_None) {
+                PyObject *exc = PyObject_CallFunction(PyExc_ConnectionError, "s",
+                                                      zmq_strerror(err));
+                if (exc == NULL || future_set_exception(future, exc) < 0)
+                    PyErr_Clear();
+                Py_XDECREF(exc);
+            }
+            continue;
+        }
+        if (PyList_Append(keep, entry) < 0) {
+            Py_DECREF(entries);
+            return NULL;
+        }
+    }
+    Py_DECREF(entries);
+    rpc_after_io(self);
+    if (PyList_GET_SIZE(self->outbox) > 0) {
+        self->retry_interval = progressed ? RETRY_FIRST
+                               : (self->retry_interval * 2 > RETRY_MAX ? RETRY_MAX
+                                  : self->retry_interval * 2);
+        if (arm_retry_timer(self) < 0)
+            return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Pack `obj` into the RPC's reusable buffer (or `local` if a pack
+ * function switched greenlets mid-pack and the buffer is in use).
+ * Returns the buffer holding the body, or NULL with an exception. */
+msgpack_sbuffer *
+rpc_pack_body(RPCObject *self, PyObject *obj, msgpack_sbuffer *local)
+{
+    msgpack_sbuffer *buf = local;
+    int own = 0;
+    if (!self->sbuf_busy) {
+        buf = &self->sbuf;
+        buf->size = 0;
+        self->sbuf_busy = own = 1;
+    }
+    int rc = codec_pack(self->packer, obj, buf);
+    if (own)
+        self->sbuf_busy = 0;
+    return rc < 0 ? NULL : buf;
+}
