@@ -1212,6 +1212,27 @@ static PyMethodDef safe_find_class_def = {
     "Resolve only the datetime classes; refuse anything else.",
 };
 
+/* Stand-in for ZoneInfo(key) and ZoneInfo._unpickle(key, from_cache):
+ * the key must be a plain, short str (ZoneInfo hashes it for its cache, and
+ * a crafted tuple key could make that hashing crash or take forever), and
+ * the cached constructor is always used (no_cache would read a tz file for
+ * every message). self is the ZoneInfo class. */
+static PyObject *
+safe_zoneinfo(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 2 || !PyUnicode_CheckExact(args[0])
+        || PyUnicode_GET_LENGTH(args[0]) > 256) {
+        PyErr_SetString(PyExc_ValueError, "pseud: a pickled ZoneInfo needs a str key");
+        return NULL;
+    }
+    return PyObject_CallOneArg(self, args[0]);
+}
+
+static PyMethodDef safe_zoneinfo_def = {
+    "ZoneInfo", (PyCFunction)(void (*)(void))safe_zoneinfo, METH_FASTCALL,
+    "ZoneInfo(key) for pickles: str keys only, cached.",
+};
+
 /* Stand-in for builtins.getattr in pickles: the C pickler writes
  * ZoneInfo._unpickle as getattr(ZoneInfo, '_unpickle'). Only that lookup is
  * allowed. self is (ZoneInfo, ZoneInfo._unpickle, UnpicklingError). */
@@ -1261,6 +1282,8 @@ static PyMethodDef safe_encode_def = {
  * buffers, bytearray) are refused. Returns 0, or -1 with ValueError set. */
 enum { PK_BAD, PK_NONE, PK_FIXED, PK_COUNTED, PK_LINES, PK_STOP };
 
+#define PICKLE_MAX 1024     /* the largest datetime pickle is about 200 bytes */
+
 typedef struct {
     unsigned char kind;
     unsigned char size;     /* PK_FIXED: arg bytes; PK_COUNTED: length bytes;
@@ -1274,8 +1297,10 @@ pickle_prescan(const unsigned char *p, size_t len)
     static pickle_op ops[256];
     static int ready = 0;
     if (!ready) {
-        static const char none[] = "(012NRabd}elo]st)u\x81\x85\x86\x87\x88\x89"
-                                   "\x8f\x90\x91\x92\x93\x94";
+        /* only what datetime, date, time, timedelta, timezone and ZoneInfo
+         * pickles use: no sets, dicts, lists, DUP or object building (they
+         * let a few bytes nest deep or share sub-objects exponentially) */
+        static const char none[] = "(NRt)\x85\x86\x87\x88\x89\x93\x94";
         for (const char *c = none; *c; c++)
             ops[(unsigned char)*c].kind = PK_NONE;
         static const struct { char op; unsigned char size, memo; } fixed[] = {
@@ -1302,13 +1327,17 @@ pickle_prescan(const unsigned char *p, size_t len)
             ops[(unsigned char)*c].kind = PK_LINES;
             ops[(unsigned char)*c].size = 1;
         }
-        ops['c'].kind = ops['i'].kind = PK_LINES;
-        ops['c'].size = ops['i'].size = 2;
+        ops['c'].kind = PK_LINES;
+        ops['c'].size = 2;
         ops['p'].memo = 1;
         ops['.'].kind = PK_STOP;
         ready = 1;   /* only ever runs with the GIL held */
     }
 
+    if (len > PICKLE_MAX) {
+        PyErr_SetString(PyExc_ValueError, "pseud: pickle too long for a datetime object");
+        return -1;
+    }
     const unsigned char *end = p + len;
     while (p < end) {
         unsigned char code = *p++;
@@ -1469,16 +1498,17 @@ allow_zoneinfo(PyObject *allowed, PyObject *unpickling_error)
         return -1;
     int rc = -1;
     PyObject *getter = NULL, *self = NULL;
-    PyObject *unpickle = PyObject_GetAttrString(zi, "_unpickle");
+    /* both ZoneInfo and ZoneInfo._unpickle resolve to the checked stand-in */
+    PyObject *unpickle = PyCFunction_New(&safe_zoneinfo_def, zi);
     if (unpickle == NULL)
         goto done;
-    self = PyTuple_Pack(3, zi, unpickle, unpickling_error);
+    self = PyTuple_Pack(3, unpickle, unpickle, unpickling_error);
     if (self == NULL)
         goto done;
     getter = PyCFunction_New(&safe_getattr_def, self);
     if (getter == NULL)
         goto done;
-    if (allow(allowed, "zoneinfo", "ZoneInfo", zi) < 0
+    if (allow(allowed, "zoneinfo", "ZoneInfo", unpickle) < 0
         || allow(allowed, "zoneinfo", "ZoneInfo._unpickle", unpickle) < 0
         || allow(allowed, "builtins", "getattr", getter) < 0
         || allow(allowed, "__builtin__", "getattr", getter) < 0)

@@ -290,6 +290,7 @@ set_exception_impl(FutureObject *self, PyObject *exc, PyObject *exc_info)
     }
     apply_exc_info(inst, exc_info);
     self->exception = inst;
+    self->traceback = PyException_GetTraceback(inst);   /* new ref or NULL */
     self->state = FUT_EXCEPTION;
     return schedule_notify(self);
 }
@@ -310,6 +311,7 @@ future_outcome(FutureObject *self)
 {
     if (self->state == FUT_VALUE)
         return Py_NewRef(self->value);
+    PyException_SetTraceback(self->exception, self->traceback ? self->traceback : Py_None);
     PyErr_SetObject((PyObject *)Py_TYPE(self->exception), self->exception);
     return NULL;
 }
@@ -604,6 +606,7 @@ Future_traverse(PyObject *self, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(FUT(self)->value);
     Py_VISIT(FUT(self)->exception);
+    Py_VISIT(FUT(self)->traceback);
     Py_VISIT(FUT(self)->link0);
     Py_VISIT(FUT(self)->links);
     Py_VISIT(FUT(self)->key);
@@ -616,6 +619,7 @@ Future_clear(PyObject *self)
 {
     Py_CLEAR(FUT(self)->value);
     Py_CLEAR(FUT(self)->exception);
+    Py_CLEAR(FUT(self)->traceback);
     Py_CLEAR(FUT(self)->link0);
     Py_CLEAR(FUT(self)->links);
     Py_CLEAR(FUT(self)->key);

@@ -13,6 +13,8 @@ typedef struct FutureObject {
     future_state_t state;
     PyObject *value;        /* result when FUT_VALUE, else NULL */
     PyObject *exception;    /* exception instance when FUT_EXCEPTION */
+    PyObject *traceback;    /* its traceback when set, restored at each raise
+                               so that repeated get()s do not grow it */
     PyObject *link0;        /* first link, held inline: most futures have one */
     PyObject *links;        /* list of further links, or NULL */
     int notify_scheduled;   /* a notify callback is queued on the hub */

@@ -574,7 +574,11 @@ collect_names(RegistryObject *reg, PyObject *acc)
         PyObject *key, *value;
         Py_ssize_t pos = 0;
         while (PyDict_Next(reg->entries, &pos, &key, &value)) {
-            if (PySet_Add(acc, key) < 0)
+            /* hashing a str subclass runs Python, which may drop the key */
+            Py_INCREF(key);
+            int rc = PySet_Add(acc, key);
+            Py_DECREF(key);
+            if (rc < 0)
                 return -1;
         }
     }

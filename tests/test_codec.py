@@ -291,6 +291,8 @@ def test_evil_getattr_refused(packer):
 
 def test_pickle_of_wrong_type_refused(packer):
     with pytest.raises(ValueError, match='expected a datetime'):
+        packer.unpackb(ext125(pickle.dumps(datetime.timedelta(days=1))))
+    with pytest.raises(ValueError):
         packer.unpackb(ext125(pickle.dumps([1, 2, 3])))
     with pytest.raises(ValueError):
         packer.unpackb(ext125(pickle.dumps(datetime.date(2000, 1, 1))))
@@ -633,3 +635,38 @@ def test_default_packer_in_module_state_is_usable():
     # Packer() created at import works before anything else touched it
     assert Packer().unpackb(Packer().packb(1)) == 1
     assert Packer.default_translation_table[125][0] is datetime.datetime
+
+
+def _ext(code, data):
+    return msgpack.packb(msgpack.ExtType(code, data))
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize('payload', [
+    # a set holding a tuple nested 300,000 deep: hashing it overflowed the C stack
+    b'\x80\x04\x8f(' + b')' + b'\x85' * 300000 + b'\x90.',
+    # DUP doubling a tuple 60 times: hashing it would take 2**60 steps
+    b'\x80\x04\x8f(' + b')' + b'2\x86' * 60 + b'\x90.',
+    # ZoneInfo keyed by a shared, doubled tuple: its cache lookup hashes the key
+    (b'\x80\x04\x8c\x08zoneinfo\x8c\x08ZoneInfo\x93)' + b'2\x86' * 60
+     + b'\x85R.'),
+    # anything longer than a datetime pickle can be
+    b'\x80\x04' + b'N0' * 1000 + b'.',
+])
+def test_hostile_datetime_pickles_are_refused_quickly(packer, payload):
+    for code in (123, 125):
+        with pytest.raises(ValueError):
+            packer.unpackb(_ext(code, payload))
+
+
+def test_zoneinfo_keys_must_be_plain_str(packer):
+    zoneinfo = pytest.importorskip('zoneinfo')
+    try:
+        tz = zoneinfo.ZoneInfo('UTC')
+    except zoneinfo.ZoneInfoNotFoundError:
+        pytest.skip('no tz database here')
+    when = datetime.datetime(2020, 1, 1, tzinfo=tz)
+    assert packer.unpackb(packer.packb(when)) == when
+    tuple_key = b'\x80\x04\x8c\x08zoneinfo\x8c\x08ZoneInfo\x93K\x01K\x02\x86\x85R.'
+    with pytest.raises(ValueError):
+        packer.unpackb(_ext(123, tuple_key))

@@ -413,3 +413,19 @@ def test_get_in_fresh_process_before_hub_started():
                          text=True, timeout=8)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ['ok', 'timeout']
+
+
+def test_repeated_get_does_not_grow_the_traceback():
+    from pseud._pseud import Future
+    future = Future()
+    future.set_exception(ValueError('once'))
+    depths = []
+    for _ in range(50):
+        try:
+            future.get()
+        except ValueError as exc:
+            tb, depth = exc.__traceback__, 0
+            while tb is not None:
+                depth, tb = depth + 1, tb.tb_next
+            depths.append(depth)
+    assert depths[0] == depths[-1]
