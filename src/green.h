@@ -5,11 +5,13 @@
 
 #include "module.h"
 
-/* Mark every C function that can be on a greenlet's stack while that
+/* Marks the C functions that can be on a greenlet's stack while that
  * greenlet switches (it blocks in the hub, or runs hub callbacks that
- * switch): greenlet saves stacks with memcpy, and under AddressSanitizer
- * the redzones around address-taken locals of such frames make that copy
- * abort (stack-buffer-underflow). Without ASan this expands to nothing. */
+ * switch). greenlet saves stacks with memcpy, and under AddressSanitizer
+ * the redzones around locals of such frames make that copy abort; the ASan
+ * build therefore also turns stack instrumentation off altogether
+ * (setup.py, --param=asan-stack=0). This keeps those frames clean should
+ * stack checks be turned back on. Without ASan it expands to nothing. */
 #if defined(__has_feature)
 #  if __has_feature(address_sanitizer)
 #    define PSEUD_GREEN_ASAN 1
