@@ -133,19 +133,13 @@ green_timer_repeat(pseud_state *st, double seconds, PyObject *cb)
 PyObject *
 green_io_read(pseud_state *st, int fd, PyObject *cb)
 {
-    PyObject *loop = hub_loop(st);
-    if (loop == NULL)
-        return NULL;
-    PyObject *io = PyObject_CallMethod(loop, "io", "ii", fd, 1);
-    Py_DECREF(loop);
+    PyObject *io = green_io_new(st, fd);
     if (io == NULL)
         return NULL;
-    PyObject *res = PyObject_CallMethod(io, "start", "O", cb);
-    if (res == NULL) {
+    if (green_watcher_start(io, cb) < 0) {
         Py_DECREF(io);
         return NULL;
     }
-    Py_DECREF(res);
     return io;
 }
 
