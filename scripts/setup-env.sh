@@ -50,20 +50,26 @@ pseud_system_packages() {
     apt-get install -y -qq "${pkgs[@]}" >/dev/null
 }
 
-pseud_venv() {
-    if [ ! -x "$PSEUD_VENV/bin/python" ]; then
-        echo "== creating $PSEUD_VENV"
-        python3 -m venv "$PSEUD_VENV"
+# ensure_venv DIR REQUIREMENTS: a virtual environment at DIR with the
+# packages of REQUIREMENTS, reinstalled only when that file changes.
+ensure_venv() {
+    local venv=$1 req=$2
+    if [ ! -x "$venv/bin/python" ]; then
+        echo "== creating $venv"
+        python3 -m venv "$venv"
     fi
-    local stamp="$PSEUD_VENV/.pseud-deps"
+    local stamp="$venv/.pseud-deps"
     local want
-    want=$(cat "$PSEUD_ROOT/requirements-dev.txt")
+    want=$(cat "$req")
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-        echo "== installing Python packages into $PSEUD_VENV"
-        "$PSEUD_VENV/bin/python" -m pip install -q --disable-pip-version-check \
-            -r "$PSEUD_ROOT/requirements-dev.txt"
+        echo "== installing $(basename "$req") into $venv"
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
         printf '%s' "$want" > "$stamp"
     fi
+}
+
+pseud_venv() {
+    ensure_venv "$PSEUD_VENV" "$PSEUD_ROOT/requirements-dev.txt"
 }
 
 # Upstream pseud 1.0.1, the interop tests' peer, in its own environment:
@@ -71,19 +77,7 @@ pseud_venv() {
 # Sets PSEUD_INTEROP_PYTHON; tests/interop runs upstream_peer.py with it.
 pseud_interop_venv() {
     local venv=${PSEUD_INTEROP_VENV:-$PSEUD_ROOT/.venv-interop}
-    local req="$PSEUD_ROOT/tests/interop/requirements.txt"
-    if [ ! -x "$venv/bin/python" ]; then
-        echo "== creating $venv"
-        python3 -m venv "$venv"
-    fi
-    local stamp="$venv/.pseud-interop-deps"
-    local want
-    want=$(cat "$req")
-    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-        echo "== installing upstream pseud into $venv"
-        "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
-        printf '%s' "$want" > "$stamp"
-    fi
+    ensure_venv "$venv" "$PSEUD_ROOT/tests/interop/requirements.txt"
     PSEUD_INTEROP_PYTHON="$venv/bin/python"
 }
 
