@@ -1,6 +1,8 @@
-/* Small conversions the RPC and the SyncClient share (see convert.h). */
+/* Small conversions every part of the extension shares (see convert.h). */
 #include "convert.h"
+#include "errors.h"
 
+#include <limits.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -23,21 +25,55 @@ convert_identity(PyObject *value, const char *what)
 PyObject *
 convert_endpoint(PyObject *endpoint)
 {
-    if (PyUnicode_Check(endpoint))
-        return PyUnicode_AsUTF8String(endpoint);
-    if (PyBytes_Check(endpoint))
-        return Py_NewRef(endpoint);
-    PyErr_Format(PyExc_TypeError, "pseud: endpoint must be str or bytes, not %.100s",
-                 Py_TYPE(endpoint)->tp_name);
-    return NULL;
+    PyObject *res;
+    if (PyUnicode_Check(endpoint)) {
+        res = PyUnicode_AsUTF8String(endpoint);
+    }
+    else if (PyBytes_Check(endpoint)) {
+        res = Py_NewRef(endpoint);
+    }
+    else {
+        PyErr_Format(PyExc_TypeError, "pseud: endpoint must be str or bytes, not %.100s",
+                     Py_TYPE(endpoint)->tp_name);
+        return NULL;
+    }
+    if (res != NULL
+        && memchr(PyBytes_AS_STRING(res), '\0', (size_t)PyBytes_GET_SIZE(res)) != NULL) {
+        Py_DECREF(res);
+        PyErr_Format(PyExc_ValueError, "pseud: endpoint %R contains a NUL character", endpoint);
+        return NULL;
+    }
+    return res;
+}
+
+int
+convert_int(PyObject *obj)
+{
+    long v = PyLong_AsLong(obj);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (v < INT_MIN || v > INT_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "value does not fit in a C int");
+        return -1;
+    }
+    return (int)v;
+}
+
+int
+convert_timeout_ms(double seconds)
+{
+    return seconds * 1000 >= INT_MAX ? -1 : (int)(seconds * 1000);
 }
 
 PyObject *
-convert_zmq_error(const char *what)
+convert_last_endpoint(pseud_state *st, void *zsock)
 {
-    int err = zmq_errno();
-    PyErr_Format(PyExc_OSError, "pseud: %s failed: %s (errno %d)", what, zmq_strerror(err), err);
-    return NULL;
+    char buf[1024];
+    size_t len = sizeof(buf);
+    if (zmq_getsockopt(zsock, ZMQ_LAST_ENDPOINT, buf, &len) != 0)
+        return errors_raise_what(st, zmq_errno(), "reading ZMQ_LAST_ENDPOINT");
+    /* the length counts the terminating NUL */
+    return PyUnicode_DecodeUTF8(buf, len > 0 ? (Py_ssize_t)strnlen(buf, len) : 0, "replace");
 }
 
 void

@@ -1,5 +1,6 @@
-/* Small conversions the RPC and the SyncClient share: identities and
- * endpoints given as str or bytes, message ids, libzmq errors. */
+/* Small conversions every part of the extension shares: identities and
+ * endpoints given as str or bytes, ints, timeouts, the bound endpoint,
+ * message ids. */
 #ifndef PSEUD_CONVERT_H
 #define PSEUD_CONVERT_H
 
@@ -9,11 +10,23 @@
  * is a TypeError naming `what`. New reference. */
 PyObject *convert_identity(PyObject *value, const char *what);
 
-/* An endpoint given as str or bytes, as bytes for libzmq. New reference. */
+/* An endpoint given as str or bytes, as bytes for libzmq (new reference).
+ * TypeError for other types, ValueError for a NUL character: libzmq would
+ * silently use what comes before it. The one endpoint conversion of the
+ * RPC, the SyncClient and plugin Sockets. */
 PyObject *convert_endpoint(PyObject *endpoint);
 
-/* OSError("pseud: <what> failed: <zmq_strerror>") from zmq_errno(); NULL. */
-PyObject *convert_zmq_error(const char *what);
+/* int of a Python int; OverflowError when out of range (-1 and an
+ * exception). PyLong_AsInt is public only from Python 3.13. */
+int convert_int(PyObject *obj);
+
+/* Seconds as libzmq milliseconds (ZMQ_SNDTIMEO...): -1 (forever) when
+ * too large for an int. */
+int convert_timeout_ms(double seconds);
+
+/* ZMQ_LAST_ENDPOINT of `zsock` as str (new reference), or NULL with
+ * ZMQError. */
+PyObject *convert_last_endpoint(pseud_state *st, void *zsock);
 
 /* Message ids: 8 random bytes fixed per generator, then a 64-bit counter.
  * Unique per process and across peers; not secret (replies are checked

@@ -9,10 +9,10 @@
  * - The first link is held inline (link0); further ones go to a list. link0,
  *   when present, is always the oldest link, so popping link0 first and then
  *   the head of the list keeps registration order.
- * - Blocking (get/wait) rawlinks a gevent Waiter's bound switch, optionally
- *   arms a timer that calls the same switch, and waits in the hub. Whatever
- *   wakes it (notify, timer, an exception thrown in), the link is removed
- *   and the timer closed before returning.
+ * - Blocking (get/wait) rawlinks a gevent Waiter's bound switch and parks
+ *   on the waiter (green_park, with the timeout). Whatever wakes it
+ *   (notify, timeout, an exception thrown in), the link is removed before
+ *   returning.
  * - Resolving an already resolved future is a no-op.
  * - Raising the stored exception raises the same instance each time.
  * - Functions that can be on the stack when a greenlet switches are marked
@@ -133,35 +133,13 @@ links_remove(FutureObject *self, PyObject *cb, int use_eq)
 /* ------------------------------------------------------------------ */
 /* notification from the hub                                           */
 
+/* A link raised: report it as gevent reports failing callbacks. */
 GREEN_SWITCHES static void
 report_link_error(pseud_state *st, PyObject *cb, PyObject *fut)
 {
-    PyObject *et, *ev, *tb;
-    PyErr_Fetch(&et, &ev, &tb);
-    PyErr_NormalizeException(&et, &ev, &tb);
-    if (tb != NULL && ev != NULL)
-        PyException_SetTraceback(ev, tb);
-    PyObject *hub = green_hub(st);
-    PyObject *res = NULL;
-    if (hub != NULL) {
-        PyObject *context = PyTuple_Pack(2, cb, fut);
-        if (context != NULL)
-            res = PyObject_CallMethod(hub, "handle_error", "OOOO", context,
-                                      et != NULL ? et : Py_None,
-                                      ev != NULL ? ev : Py_None,
-                                      tb != NULL ? tb : Py_None);
-        Py_XDECREF(context);
-        Py_DECREF(hub);
-    }
-    if (res == NULL) {
-        PyErr_Clear();
-        pseud_log(st, "error", "pseud: link %R of %R raised %R", cb, fut,
-                  ev != NULL ? ev : Py_None);
-    }
-    Py_XDECREF(res);
-    Py_XDECREF(et);
-    Py_XDECREF(ev);
-    Py_XDECREF(tb);
+    PyObject *context = PyTuple_Pack(2, cb, fut);
+    green_report_error(st, context != NULL ? context : Py_None);
+    Py_XDECREF(context);
 }
 
 /* Called by the hub with the future: call the links present now, each
@@ -341,26 +319,17 @@ future_block(FutureObject *self, PyObject *timeout)
         Py_DECREF(waiter);
         return -1;
     }
-    PyObject *timer = NULL, *res = NULL;
-    if (links_add(self, sw) < 0)
-        goto done;
-    if (timeout != NULL && timeout != Py_None) {
-        /* the timer switches with the waiter itself: a private sentinel */
-        timer = green_timer(st, seconds, sw, waiter);
-        if (timer == NULL)
-            goto unlink;
+    int rc = links_add(self, sw);
+    if (rc == 0) {
+        /* a negative timeout is an immediate one, as in gevent */
+        int timed = timeout != NULL && timeout != Py_None;
+        rc = green_park(st, waiter, sw, !timed ? -1.0 : seconds < 0 ? 0.0 : seconds);
+        links_remove(self, sw, 0);   /* identity: cannot raise */
     }
-    res = green_waiter_get(waiter);
-unlink:
-    links_remove(self, sw, 0);   /* identity: cannot raise */
-    green_watcher_close(timer);  /* keeps a pending exception */
-done:
-    Py_XDECREF(timer);
     Py_DECREF(sw);
     Py_DECREF(waiter);
-    if (res == NULL)
+    if (rc < 0)
         return -1;
-    Py_DECREF(res);
     return self->state != FUT_PENDING;
 }
 

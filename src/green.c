@@ -1,9 +1,12 @@
-/* The one place that talks to gevent's hub (see green.h). gevent's hub,
- * loop, watchers and Waiter are compiled (Cython/libev), so calling them
- * from here runs no Python bytecode. */
+/* The one place that talks to gevent and greenlet (see green.h). gevent's
+ * hub, loop, watchers and Waiter are compiled (Cython/libev), so calling
+ * them from here runs no Python bytecode. */
 #include "green.h"
+#include "errors.h"
 
 #include <time.h>
+
+/* ------------------------------------------------------------- set-up */
 
 int
 green_ensure(pseud_state *st)
@@ -46,8 +49,9 @@ fail:
     return -1;
 }
 
-PyObject *
-green_hub(pseud_state *st)
+/* The current hub (gevent.get_hub()), new reference. */
+static PyObject *
+hub(pseud_state *st)
 {
     if (green_ensure(st) < 0)
         return NULL;
@@ -57,12 +61,85 @@ green_hub(pseud_state *st)
 static PyObject *
 hub_loop(pseud_state *st)
 {
-    PyObject *hub = green_hub(st);
-    if (hub == NULL)
+    PyObject *h = hub(st);
+    if (h == NULL)
         return NULL;
-    PyObject *loop = PyObject_GetAttrString(hub, "loop");
-    Py_DECREF(hub);
+    PyObject *loop = PyObject_GetAttrString(h, "loop");
+    Py_DECREF(h);
     return loop;
+}
+
+/* ------------------------------------------------------------ waiting */
+
+PyObject *
+green_waiter(pseud_state *st)
+{
+    if (green_ensure(st) < 0)
+        return NULL;
+    return PyObject_CallNoArgs(st->gevent_Waiter);
+}
+
+GREEN_SWITCHES int
+green_park(pseud_state *st, PyObject *waiter, PyObject *sw, double seconds)
+{
+    PyObject *timer = NULL, *own_sw = NULL;
+    if (seconds >= 0) {
+        if (sw == NULL) {
+            sw = own_sw = PyObject_GetAttrString(waiter, "switch");
+            if (sw == NULL)
+                return -1;
+        }
+        /* the timer switches with the waiter itself: a sentinel nobody
+         * else can pass, so a timeout is told apart from a wake-up */
+        timer = green_timer(st, seconds, sw, waiter);
+        if (timer == NULL) {
+            Py_XDECREF(own_sw);
+            return -1;
+        }
+    }
+    PyObject *res = PyObject_CallMethod(waiter, "get", NULL);
+    green_watcher_close(timer);     /* keeps a pending exception */
+    Py_XDECREF(timer);
+    Py_XDECREF(own_sw);
+    if (res == NULL)
+        return -1;
+    int timed_out = res == waiter;
+    Py_DECREF(res);
+    return timed_out ? GREEN_TIMED_OUT : GREEN_WOKEN;
+}
+
+GREEN_SWITCHES int
+green_sleep(pseud_state *st, double seconds)
+{
+    PyObject *waiter = green_waiter(st);
+    if (waiter == NULL)
+        return -1;
+    int rc = green_park(st, waiter, NULL, seconds);
+    Py_DECREF(waiter);
+    return rc < 0 ? -1 : 0;
+}
+
+/* ------------------------------------------------------------- waking */
+
+int
+green_waiter_switch(PyObject *waiter, PyObject *value)
+{
+    PyObject *res = PyObject_CallMethod(waiter, "switch", "O", value);
+    if (res == NULL)
+        return -1;
+    Py_DECREF(res);
+    return 0;
+}
+
+int
+green_wake_later(pseud_state *st, PyObject *waiter, PyObject *value)
+{
+    PyObject *sw = PyObject_GetAttrString(waiter, "switch");
+    if (sw == NULL)
+        return -1;
+    int rc = green_run_callback(st, sw, value);
+    Py_DECREF(sw);
+    return rc;
 }
 
 int
@@ -79,68 +156,74 @@ green_run_callback(pseud_state *st, PyObject *cb, PyObject *arg)
     return 0;
 }
 
-PyObject *
-green_waiter(pseud_state *st)
+/* ----------------------------------------------------------- watchers */
+
+int
+green_watcher_start(PyObject *watcher, PyObject *cb, PyObject *arg)
 {
-    if (green_ensure(st) < 0)
-        return NULL;
-    return PyObject_CallNoArgs(st->gevent_Waiter);
+    PyObject *res = arg == NULL
+        ? PyObject_CallMethod(watcher, "start", "O", cb)
+        : PyObject_CallMethod(watcher, "start", "OO", cb, arg);
+    if (res == NULL)
+        return -1;
+    Py_DECREF(res);
+    return 0;
 }
 
-PyObject *
-green_waiter_get(PyObject *waiter)
-{
-    return PyObject_CallMethod(waiter, "get", NULL);
-}
-
-/* A started timer firing after `after` seconds, then every `repeat`
- * seconds when repeat > 0, calling cb() or cb(arg). */
+/* A timer firing after `after` seconds, then every `repeat` seconds when
+ * repeat > 0; not started. */
 static PyObject *
-start_timer(pseud_state *st, double after, double repeat, PyObject *cb, PyObject *arg)
+new_timer(pseud_state *st, double after, double repeat)
 {
     PyObject *loop = hub_loop(st);
     if (loop == NULL)
         return NULL;
-    if (after < 0)
-        after = 0;
-    PyObject *timer = PyObject_CallMethod(loop, "timer", "dd", after, repeat);
+    PyObject *timer = PyObject_CallMethod(loop, "timer", "dd", after < 0 ? 0.0 : after, repeat);
     Py_DECREF(loop);
-    if (timer == NULL)
-        return NULL;
-    PyObject *res = arg == NULL
-        ? PyObject_CallMethod(timer, "start", "O", cb)
-        : PyObject_CallMethod(timer, "start", "OO", cb, arg);
-    if (res == NULL) {
-        Py_DECREF(timer);
-        return NULL;
-    }
-    Py_DECREF(res);
     return timer;
 }
 
 PyObject *
 green_timer(pseud_state *st, double seconds, PyObject *cb, PyObject *arg)
 {
-    return start_timer(st, seconds, 0.0, cb, arg);
+    PyObject *timer = new_timer(st, seconds, 0.0);
+    if (timer != NULL && green_watcher_start(timer, cb, arg) < 0)
+        Py_CLEAR(timer);
+    return timer;
 }
 
 PyObject *
-green_timer_repeat(pseud_state *st, double seconds, PyObject *cb)
+green_timer_repeat_new(pseud_state *st, double seconds)
 {
-    return start_timer(st, seconds, seconds, cb, NULL);
+    return new_timer(st, seconds, seconds);
 }
 
 PyObject *
-green_io_read(pseud_state *st, int fd, PyObject *cb)
+green_io_new(pseud_state *st, int fd)
 {
-    PyObject *io = green_io_new(st, fd);
-    if (io == NULL)
+    PyObject *loop = hub_loop(st);
+    if (loop == NULL)
         return NULL;
-    if (green_watcher_start(io, cb) < 0) {
-        Py_DECREF(io);
-        return NULL;
-    }
+    PyObject *io = PyObject_CallMethod(loop, "io", "ii", fd, 1);
+    Py_DECREF(loop);
     return io;
+}
+
+/* watcher.<method>() keeping a pending exception; never raises. */
+static void
+call_quietly(PyObject *watcher, const char *method)
+{
+    PyObject *saved = errors_save();
+    PyObject *res = PyObject_CallMethod(watcher, method, NULL);
+    Py_XDECREF(res);
+    errors_restore(saved);
+}
+
+void
+green_watcher_stop(PyObject *watcher)
+{
+    if (watcher != NULL)
+        call_quietly(watcher, "stop");
 }
 
 void
@@ -148,16 +231,11 @@ green_watcher_close(PyObject *watcher)
 {
     if (watcher == NULL)
         return;
-    PyObject *et, *ev, *tb;
-    PyErr_Fetch(&et, &ev, &tb);
-    PyObject *res = PyObject_CallMethod(watcher, "stop", NULL);
-    Py_XDECREF(res);
-    PyErr_Clear();
-    res = PyObject_CallMethod(watcher, "close", NULL);
-    Py_XDECREF(res);
-    PyErr_Clear();
-    PyErr_Restore(et, ev, tb);
+    call_quietly(watcher, "stop");
+    call_quietly(watcher, "close");
 }
+
+/* ----------------------------------------------------------- greenlets */
 
 int
 green_spawn(pseud_state *st, PyObject *func, PyObject *args)
@@ -180,14 +258,6 @@ green_spawn(pseud_state *st, PyObject *func, PyObject *args)
 }
 
 PyObject *
-green_timeout_exc(pseud_state *st, double seconds)
-{
-    if (green_ensure(st) < 0)
-        return NULL;
-    return PyObject_CallFunction(st->gevent_Timeout, "d", seconds);
-}
-
-PyObject *
 green_getcurrent(pseud_state *st)
 {
     if (green_ensure(st) < 0)
@@ -195,60 +265,50 @@ green_getcurrent(pseud_state *st)
     return PyObject_CallNoArgs(st->gevent_getcurrent);
 }
 
-PyObject *
-green_io_new(pseud_state *st, int fd)
+int
+green_is_dead(PyObject *greenlet)
 {
-    PyObject *loop = hub_loop(st);
-    if (loop == NULL)
-        return NULL;
-    PyObject *io = PyObject_CallMethod(loop, "io", "ii", fd, 1);
-    Py_DECREF(loop);
-    return io;
+    PyObject *saved = errors_save();
+    PyObject *dead = PyObject_GetAttrString(greenlet, "dead");
+    int res = dead != NULL && PyObject_IsTrue(dead) == 1;
+    Py_XDECREF(dead);
+    errors_restore(saved);
+    return res;
 }
 
-int
-green_watcher_start(PyObject *watcher, PyObject *cb)
+/* -------------------------------------------------------------- errors */
+
+PyObject *
+green_timeout_exc(pseud_state *st, double seconds)
 {
-    PyObject *res = PyObject_CallMethod(watcher, "start", "O", cb);
-    if (res == NULL)
-        return -1;
-    Py_DECREF(res);
-    return 0;
+    if (green_ensure(st) < 0)
+        return NULL;
+    return PyObject_CallFunction(st->gevent_Timeout, "d", seconds);
 }
 
 void
-green_watcher_stop(PyObject *watcher)
+green_report_error(pseud_state *st, PyObject *context)
 {
-    if (watcher == NULL)
-        return;
-    PyObject *et, *ev, *tb;
-    PyErr_Fetch(&et, &ev, &tb);
-    PyObject *res = PyObject_CallMethod(watcher, "stop", NULL);
+    PyObject *exc = errors_save();
+    PyObject *type = exc != NULL ? (PyObject *)Py_TYPE(exc) : Py_None;
+    PyObject *tb = exc != NULL ? PyException_GetTraceback(exc) : NULL;
+    PyObject *h = hub(st);
+    PyObject *res = NULL;
+    if (h != NULL) {
+        res = PyObject_CallMethod(h, "handle_error", "OOOO", context, type,
+                                  exc != NULL ? exc : Py_None, tb != NULL ? tb : Py_None);
+        Py_DECREF(h);
+    }
+    if (res == NULL) {
+        PyErr_Clear();
+        pseud_log(st, "error", "pseud: %R raised %R", context, exc != NULL ? exc : Py_None);
+    }
     Py_XDECREF(res);
-    PyErr_Clear();
-    PyErr_Restore(et, ev, tb);
+    Py_XDECREF(tb);
+    Py_XDECREF(exc);
 }
 
-int
-green_waiter_switch(PyObject *waiter, PyObject *value)
-{
-    PyObject *res = PyObject_CallMethod(waiter, "switch", "O", value);
-    if (res == NULL)
-        return -1;
-    Py_DECREF(res);
-    return 0;
-}
-
-int
-green_wake_later(pseud_state *st, PyObject *waiter, PyObject *value)
-{
-    PyObject *sw = PyObject_GetAttrString(waiter, "switch");
-    if (sw == NULL)
-        return -1;
-    int rc = green_run_callback(st, sw, value);
-    Py_DECREF(sw);
-    return rc;
-}
+/* --------------------------------------------------------------- clock */
 
 double
 green_now(void)

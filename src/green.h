@@ -1,5 +1,7 @@
-/* The one place that talks to gevent's hub. Every blocking wait in the
- * extension goes through here: switch to the hub, never to a peer greenlet. */
+/* The one place that talks to gevent (and greenlet). Every blocking wait
+ * in the extension goes through here: switch to the hub, never to a peer
+ * greenlet. Grouped by purpose: set-up, waiting, waking, watchers,
+ * greenlets, errors, the clock. */
 #ifndef PSEUD_GREEN_H
 #define PSEUD_GREEN_H
 
@@ -23,55 +25,34 @@
 #  define GREEN_SWITCHES
 #endif
 
+/* ---- set-up */
+
 /* Import gevent lazily (import pseud must work before gevent is touched). */
 int green_ensure(pseud_state *st);
 
-/* Current hub (gevent.get_hub()), new reference. */
-PyObject *green_hub(pseud_state *st);
-
-/* hub.loop.run_callback(cb, arg): run cb(arg) from the hub soon. 0 / -1. */
-int green_run_callback(pseud_state *st, PyObject *cb, PyObject *arg);
+/* ---- waiting: the one wait primitive
+ *
+ * A greenlet waits on a gevent Waiter of its own: it parks in the hub
+ * until someone calls the waiter's switch (from the hub), or until a
+ * timeout. Futures (future_block), plugin Sockets (park), the RPC reader,
+ * idle workers and the ZAP handler's pause all wait this way. */
 
 /* A new gevent Waiter for the current hub (new reference). */
 PyObject *green_waiter(pseud_state *st);
 
-/* waiter.get(): block this greenlet until someone (from the hub) calls
- * waiter.switch(value); returns value (new ref) or NULL if thrown into. */
-PyObject *green_waiter_get(PyObject *waiter);
+enum { GREEN_TIMED_OUT = 0, GREEN_WOKEN = 1 };
 
-/* A started one-shot timer watcher calling cb(arg) after `seconds`;
- * returns the watcher (new ref; stop it with green_watcher_close). */
-PyObject *green_timer(pseud_state *st, double seconds, PyObject *cb, PyObject *arg);
+/* Park the current greenlet on `waiter` until something switches it
+ * (GREEN_WOKEN) or `seconds` pass (GREEN_TIMED_OUT; seconds < 0 waits
+ * forever). `sw` is the waiter's bound switch when the caller has it
+ * already, else NULL. The timer is gone when this returns. -1 with an
+ * exception when thrown into (GreenletExit, gevent.Timeout...). */
+int green_park(pseud_state *st, PyObject *waiter, PyObject *sw, double seconds);
 
-/* A started timer calling cb() every `seconds` until closed (new ref). */
-PyObject *green_timer_repeat(pseud_state *st, double seconds, PyObject *cb);
+/* Park the current greenlet for `seconds` (gevent.sleep). 0 / -1. */
+int green_sleep(pseud_state *st, double seconds);
 
-/* A started io watcher on fd for reading, calling cb() on each readiness. */
-PyObject *green_io_read(pseud_state *st, int fd, PyObject *cb);
-
-/* Stop and close a watcher; NULL is allowed. Never raises. */
-void green_watcher_close(PyObject *watcher);
-
-/* Start a raw greenlet running func(*args) from the hub soon (gevent.spawn_raw). */
-int green_spawn(pseud_state *st, PyObject *func, PyObject *args);
-
-/* Create a gevent.Timeout instance (not started) for `seconds` (new ref). */
-PyObject *green_timeout_exc(pseud_state *st, double seconds);
-
-/* greenlet.getcurrent(), new reference. */
-PyObject *green_getcurrent(pseud_state *st);
-
-/* A new io watcher on fd for reading, NOT started (new ref). Start it with
- * green_watcher_start, pause it with green_watcher_stop. */
-PyObject *green_io_new(pseud_state *st, int fd);
-
-/* (Re)start a stopped watcher calling cb() on each readiness. While
- * started the watcher holds cb; stopping it drops that reference. 0 / -1. */
-int green_watcher_start(PyObject *watcher, PyObject *cb);
-
-/* Stop a watcher without closing it (it can be started again). Keeps a
- * pending exception; never raises. NULL is allowed. */
-void green_watcher_stop(PyObject *watcher);
+/* ---- waking a parked greenlet */
 
 /* waiter.switch(value) right now. Only from the hub greenlet (a watcher
  * or loop callback): the waiting greenlet runs until it switches back.
@@ -80,6 +61,57 @@ int green_waiter_switch(PyObject *waiter, PyObject *value);
 
 /* From any greenlet: have the hub call waiter.switch(value) soon. 0 / -1. */
 int green_wake_later(pseud_state *st, PyObject *waiter, PyObject *value);
+
+/* hub.loop.run_callback(cb, arg): run cb(arg) from the hub soon. 0 / -1. */
+int green_run_callback(pseud_state *st, PyObject *cb, PyObject *arg);
+
+/* ---- watchers (timers and io); stop them with green_watcher_close */
+
+/* A started one-shot timer watcher calling cb(arg) after `seconds` (cb()
+ * when arg is NULL); returns the watcher (new ref). */
+PyObject *green_timer(pseud_state *st, double seconds, PyObject *cb, PyObject *arg);
+
+/* A repeating timer firing every `seconds`, NOT started (new ref). */
+PyObject *green_timer_repeat_new(pseud_state *st, double seconds);
+
+/* A new io watcher on fd for reading, NOT started (new ref). */
+PyObject *green_io_new(pseud_state *st, int fd);
+
+/* (Re)start a stopped watcher calling cb() -- cb(arg) when arg is not
+ * NULL -- each time it fires. While started the watcher holds cb; stopping
+ * it drops that reference. 0 / -1. */
+int green_watcher_start(PyObject *watcher, PyObject *cb, PyObject *arg);
+
+/* Stop a watcher without closing it (it can be started again). Keeps a
+ * pending exception; never raises. NULL is allowed. */
+void green_watcher_stop(PyObject *watcher);
+
+/* Stop and close a watcher; NULL is allowed. Keeps a pending exception;
+ * never raises. */
+void green_watcher_close(PyObject *watcher);
+
+/* ---- greenlets */
+
+/* Start a raw greenlet running func(*args) from the hub soon (gevent.spawn_raw). */
+int green_spawn(pseud_state *st, PyObject *func, PyObject *args);
+
+/* greenlet.getcurrent(), new reference. */
+PyObject *green_getcurrent(pseud_state *st);
+
+/* True when `greenlet` has finished (greenlet.dead); 0 when unsure. Never raises. */
+int green_is_dead(PyObject *greenlet);
+
+/* ---- errors */
+
+/* Create a gevent.Timeout instance (not started) for `seconds` (new ref). */
+PyObject *green_timeout_exc(pseud_state *st, double seconds);
+
+/* Report the exception being raised to the hub as gevent reports errors of
+ * callbacks it runs (hub.handle_error(context, type, value, tb)); logged
+ * on 'pseud' if even that fails. Clears it; never raises. */
+void green_report_error(pseud_state *st, PyObject *context);
+
+/* ---- the clock (no gevent needed: SyncClient uses it too) */
 
 /* Monotonic clock in seconds. */
 double green_now(void);

@@ -2,6 +2,7 @@
  * shared libzmq context and the logger. */
 #include "module.h"
 #include "codec.h"
+#include "errors.h"
 #include "registry.h"
 #include "future.h"
 #include "proxy.h"
@@ -95,7 +96,11 @@ pseud_exec(PyObject *module)
         || rpc_init_module(module, st) < 0
         || remote_error_init_module(module) < 0
         || syncclient_init_module(module, st) < 0
+        || errors_init_module(module, st) < 0
+        || context_init_module(module, st) < 0
         || socket_init_module(module, st) < 0
+        || frame_init_module(module, st) < 0
+        || sockopt_init_module(module) < 0
         || zap_init_module(module) < 0)
         return -1;
 

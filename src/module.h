@@ -14,15 +14,15 @@ typedef struct {
     PyTypeObject *Packer_Type;
     PyTypeObject *Proxy_Type;
     PyTypeObject *RPC_Type;
-    PyTypeObject *Context_Type;     /* socket.c: pyzmq-like sockets for plugins */
-    PyTypeObject *Socket_Type;
-    PyTypeObject *Frame_Type;
+    PyTypeObject *Context_Type;     /* context.c: pyzmq-like sockets for plugins */
+    PyTypeObject *Socket_Type;      /* socket.c */
+    PyTypeObject *Frame_Type;       /* frame.c */
 
     /* exceptions (pseud.interfaces re-exports them) */
     PyObject *ServiceNotFoundError;
     PyObject *TimeoutError;
     PyObject *UnauthorizedError;
-    PyObject *ZMQError;         /* socket.c: ZMQError(errno, strerror) */
+    PyObject *ZMQError;         /* errors.c: ZMQError(errno, strerror), an OSError */
     PyObject *Again;            /* its subclass for EAGAIN */
     PyObject *context;          /* the process-wide Context object (wraps zmq_ctx) */
 

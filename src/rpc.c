@@ -19,6 +19,7 @@
 #include "rpc_object.h"
 #include "codec.h"
 #include "convert.h"
+#include "errors.h"
 #include "future.h"
 #include "green.h"
 #include "proxy.h"
@@ -37,7 +38,6 @@
 
 #define READ_BATCH 64               /* messages handled per wake-up before yielding */
 #define DEFAULT_MAX_MESSAGE_SIZE (64 * 1024 * 1024)
-#define SAFETY_INTERVAL 1.0         /* the reader re-checks its socket this often */
 
 
 static PyObject *rpc_stop_impl(RPCObject *self);
@@ -700,27 +700,18 @@ done:
 static PyObject *
 rpc_on_ready(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
 {
-    (void)args;
-    (void)nargs;
     RPCObject *self = (RPCObject *)op;
-    self->wake_scheduled = 0;
+    int events = fdwatch_fired(&self->watch, args, nargs, ZMQ_POLLIN, NULL);
     if (self->reader_waiter == NULL)
         Py_RETURN_NONE;
-    int events = ZMQ_POLLIN;
-    if (self->sock != NULL) {
-        size_t len = sizeof(events);
-        if (zmq_getsockopt(self->sock, ZMQ_EVENTS, &events, &len) != 0)
-            events = ZMQ_POLLIN;   /* let the reader find out */
-    }
     if (!(events & ZMQ_POLLIN) && !self->stopped)
         Py_RETURN_NONE;
     PyObject *w = self->reader_waiter;
     self->reader_waiter = NULL;
-    PyObject *r = PyObject_CallMethod(w, "switch", "O", Py_None);
+    int rc = green_waiter_switch(w, Py_None);
     Py_DECREF(w);
-    if (r == NULL)
+    if (rc < 0)
         return NULL;
-    Py_DECREF(r);
     Py_RETURN_NONE;
 }
 
@@ -742,10 +733,7 @@ reader_wait(RPCObject *self, int yield_only)
     if (w == NULL)
         return -1;
     if (yield_only) {
-        PyObject *sw = PyObject_GetAttrString(w, "switch");
-        int rc = sw == NULL ? -1 : green_run_callback(self->st, sw, Py_None);
-        Py_XDECREF(sw);
-        if (rc < 0) {
+        if (green_wake_later(self->st, w, Py_None) < 0) {
             Py_DECREF(w);
             return -1;
         }
@@ -753,14 +741,11 @@ reader_wait(RPCObject *self, int yield_only)
     else {
         self->reader_waiter = Py_NewRef(w);
     }
-    PyObject *r = green_waiter_get(w);
+    int rc = green_park(self->st, w, NULL, -1.0);
     if (!yield_only && self->reader_waiter == w)
         Py_CLEAR(self->reader_waiter);
     Py_DECREF(w);
-    if (r == NULL)
-        return -1;
-    Py_DECREF(r);
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 /* The reader greenlet: drain, dispatch, park; until stop(). */
@@ -822,11 +807,7 @@ start_reader(RPCObject *self)
         return -1;
     if (green_ensure(self->st) < 0)
         return -1;
-    self->io_watcher = green_io_read(self->st, self->fd, self->on_ready);
-    if (self->io_watcher == NULL)
-        return -1;
-    self->safety_timer = green_timer_repeat(self->st, SAFETY_INTERVAL, self->on_ready);
-    if (self->safety_timer == NULL)
+    if (fdwatch_start(&self->watch, self->on_ready) < 0)
         return -1;
     PyObject *loop = PyObject_GetAttrString((PyObject *)self, "_read_loop");
     if (loop == NULL)
@@ -867,7 +848,7 @@ setup_socket(RPCObject *self)
     }
     void *s = zmq_socket(self->st->zmq_ctx, ZMQ_ROUTER);
     if (s == NULL) {
-        convert_zmq_error("zmq_socket");
+        errors_raise_what(self->st, zmq_errno(), "zmq_socket");
         return -1;
     }
     int one = 1, zero = 0;
@@ -875,7 +856,7 @@ setup_socket(RPCObject *self)
      * up, so a call made while the peer is away gets EHOSTUNREACH and waits
      * in the outbox for it to come back, instead of vanishing in a dead pipe.
      * SNDTIMEO only matters to plugins' blocking sends: ours never block */
-    int ms = self->timeout * 1000 >= INT_MAX ? -1 : (int)(self->timeout * 1000);
+    int ms = convert_timeout_ms(self->timeout);
     int64_t maxsize = self->max_message_size;
     if (zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) != 0
         || zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof(one)) != 0
@@ -886,13 +867,11 @@ setup_socket(RPCObject *self)
         || (self->is_server && self->user_id != Py_None
             && zmq_setsockopt(s, ZMQ_ROUTING_ID, PyBytes_AS_STRING(self->user_id),
                               PyBytes_GET_SIZE(self->user_id)) != 0)) {
-        convert_zmq_error("configuring the socket");
+        errors_raise_what(self->st, zmq_errno(), "configuring the socket");
         zmq_close(s);
         return -1;
     }
-    size_t len = sizeof(self->fd);
-    if (zmq_getsockopt(s, ZMQ_FD, &self->fd, &len) != 0) {
-        convert_zmq_error("zmq_getsockopt(ZMQ_FD)");
+    if (fdwatch_init(&self->watch, self->st, s) < 0) {
         zmq_close(s);
         return -1;
     }
@@ -916,16 +895,6 @@ setup_socket(RPCObject *self)
 }
 
 static PyObject *
-read_last_endpoint(RPCObject *self)
-{
-    char buf[1024];
-    size_t len = sizeof(buf);
-    if (zmq_getsockopt(self->sock, ZMQ_LAST_ENDPOINT, buf, &len) != 0)
-        return convert_zmq_error("reading ZMQ_LAST_ENDPOINT");
-    return PyUnicode_DecodeUTF8(buf, len > 0 ? (Py_ssize_t)strnlen(buf, len) : 0, "replace");
-}
-
-static PyObject *
 rpc_bind(PyObject *op, PyObject *endpoint)
 {
     RPCObject *self = (RPCObject *)op;
@@ -934,15 +903,13 @@ rpc_bind(PyObject *op, PyObject *endpoint)
         Py_XDECREF(ep);
         return NULL;
     }
-    int rc = zmq_bind(self->sock, PyBytes_AS_STRING(ep));
-    if (rc != 0) {
-        int err = zmq_errno();
-        PyErr_Format(PyExc_OSError, "pseud: cannot bind %R: %s", ep, zmq_strerror(err));
+    if (zmq_bind(self->sock, PyBytes_AS_STRING(ep)) != 0) {
+        errors_raise_what(self->st, zmq_errno(), "cannot bind %R", ep);
         Py_DECREF(ep);
         return NULL;
     }
     Py_DECREF(ep);
-    PyObject *last = read_last_endpoint(self);
+    PyObject *last = convert_last_endpoint(self->st, self->sock);
     if (last == NULL)
         return NULL;
     Py_XSETREF(self->last_endpoint, Py_NewRef(last));
@@ -963,8 +930,7 @@ rpc_connect(PyObject *op, PyObject *endpoint)
     if (!self->is_server)
         zmq_setsockopt(self->sock, ZMQ_PROBE_ROUTER, &one, sizeof(one));
     if (zmq_connect(self->sock, PyBytes_AS_STRING(ep)) != 0) {
-        int err = zmq_errno();
-        PyErr_Format(PyExc_OSError, "pseud: cannot connect to %R: %s", ep, zmq_strerror(err));
+        errors_raise_what(self->st, zmq_errno(), "cannot connect to %R", ep);
         Py_DECREF(ep);
         return NULL;
     }
@@ -982,8 +948,7 @@ rpc_disconnect(PyObject *op, PyObject *endpoint)
     if (ep == NULL)
         return NULL;
     if (zmq_disconnect(self->sock, PyBytes_AS_STRING(ep)) != 0) {
-        int err = zmq_errno();
-        PyErr_Format(PyExc_OSError, "pseud: cannot disconnect from %R: %s", ep, zmq_strerror(err));
+        errors_raise_what(self->st, zmq_errno(), "cannot disconnect from %R", ep);
         Py_DECREF(ep);
         return NULL;
     }
@@ -1021,6 +986,8 @@ close_socket(RPCObject *self)
         socket_detach(self->socket_obj);
         Py_CLEAR(self->socket_obj);
     }
+    /* the watchers must go before the fd they watch */
+    fdwatch_close(&self->watch);
     if (self->sock != NULL) {
         zmq_close(self->sock);
         self->sock = NULL;
@@ -1033,10 +1000,7 @@ rpc_stop_impl(RPCObject *self)
     if (self->stopped && self->sock == NULL)
         Py_RETURN_NONE;
     self->stopped = 1;
-    green_watcher_close(self->io_watcher);
-    Py_CLEAR(self->io_watcher);
-    green_watcher_close(self->safety_timer);
-    Py_CLEAR(self->safety_timer);
+    fdwatch_close(&self->watch);
     green_watcher_close(self->deadline_timer);
     Py_CLEAR(self->deadline_timer);
     green_watcher_close(self->retry_timer);
@@ -1170,7 +1134,7 @@ rpc_send_message(PyObject *op, PyObject *frames_in)
             if (zmq_send(self->sock, PyBytes_AS_STRING(items[i]), PyBytes_GET_SIZE(items[i]), flags) < 0) {
                 if (i > 0)
                     rpc_abandon_message(self->sock);
-                convert_zmq_error("send_message");
+                errors_raise_what(self->st, zmq_errno(), "send_message");
                 rc = -1;
             }
         }
@@ -1339,7 +1303,7 @@ rpc_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->st = st;
     self->module = PyType_GetModuleByDef(type, &pseud_module_def);
     Py_XINCREF(self->module);
-    self->fd = -1;
+    self->watch.fd = -1;
     self->timeout = 5.0;
     self->max_message_size = DEFAULT_MAX_MESSAGE_SIZE;
     self->auth_noop = self->heartbeat_noop = 1;
@@ -1388,8 +1352,9 @@ rpc_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->heartbeat_backend);
     Py_VISIT(self->future_pool);
     Py_VISIT(self->last_endpoint);
-    Py_VISIT(self->io_watcher);
-    Py_VISIT(self->safety_timer);
+    int wret = fdwatch_traverse(&self->watch, visit, arg);
+    if (wret != 0)
+        return wret;
     Py_VISIT(self->socket_obj);
     Py_VISIT(self->reader_waiter);
     Py_VISIT(self->on_ready);
@@ -1421,8 +1386,7 @@ rpc_clear(PyObject *op)
     Py_CLEAR(self->heartbeat_backend);
     Py_CLEAR(self->future_pool);
     Py_CLEAR(self->last_endpoint);
-    Py_CLEAR(self->io_watcher);
-    Py_CLEAR(self->safety_timer);
+    fdwatch_clear(&self->watch);
     Py_CLEAR(self->socket_obj);
     Py_CLEAR(self->reader_waiter);
     Py_CLEAR(self->on_ready);
@@ -1446,8 +1410,7 @@ rpc_dealloc(PyObject *op)
     if (self->weakreflist != NULL)
         PyObject_ClearWeakRefs(op);
     close_socket(self);
-    green_watcher_close(self->io_watcher);
-    green_watcher_close(self->safety_timer);
+    fdwatch_close(&self->watch);
     green_watcher_close(self->deadline_timer);
     green_watcher_close(self->retry_timer);
     rpc_clear(op);

@@ -5,6 +5,7 @@
 
 #include "module.h"
 #include "convert.h"
+#include "fdwatch.h"
 #include "future.h"
 #include "workers.h"
 
@@ -18,7 +19,7 @@ typedef struct {
     pseud_state *st;
     PyObject *module;           /* keeps st alive */
     void *sock;                 /* the ROUTER socket, NULL before bind/connect and after stop */
-    int fd;                     /* its ZMQ_FD */
+    fdwatch watch;              /* its ZMQ_FD edges, watched while the reader runs */
     PyObject *socket_obj;       /* Socket view of `sock` for plugins (not owning), or NULL */
 
     PyObject *user_id;          /* bytes or None */
@@ -36,12 +37,8 @@ typedef struct {
     PyObject *last_endpoint;    /* str or None */
 
     int started, stopped;
-    PyObject *io_watcher;       /* hub watcher on fd */
-    PyObject *safety_timer;     /* re-checks ZMQ_EVENTS now and then: a plugin
-                                   using rpc.socket may take the fd's edge */
     PyObject *reader_waiter;    /* Waiter the reader is parked on, or NULL */
-    int wake_scheduled;
-    PyObject *on_ready;         /* bound builtin: the watcher's callback */
+    PyObject *on_ready;         /* bound builtin: the watch's callback */
     PyObject *on_deadline;      /* bound builtin: the deadline timer's callback */
     PyObject *on_retry;         /* bound builtin: the outbox timer's callback */
     PyObject *run_work;         /* bound builtin: runs one call (a worker's job) */

@@ -4,6 +4,7 @@
  * I/O (ZMQ_FD is edge-triggered), and packing into a reused buffer. */
 #include "rpc_object.h"
 #include "codec.h"
+#include "errors.h"
 #include "green.h"
 #include "wire.h"
 
@@ -25,25 +26,12 @@ rpc_require_socket(RPCObject *self)
     return -1;
 }
 
-/* After any send or receive: if input is waiting and the reader is parked,
- * wake it from the hub (the edge that said so may have been consumed). */
+/* After any send or receive: fdwatch.c's rule, for the parked reader. */
 void
 rpc_after_io(RPCObject *self)
 {
-    if (self->sock == NULL || self->reader_waiter == NULL || self->wake_scheduled)
-        return;
-    int events = 0;
-    size_t len = sizeof(events);
-    if (zmq_getsockopt(self->sock, ZMQ_EVENTS, &events, &len) != 0)
-        return;
-    if (events & ZMQ_POLLIN) {
-        self->wake_scheduled = 1;
-        if (green_run_callback(self->st, self->on_ready, Py_None) < 0) {
-            self->wake_scheduled = 0;
-            pseud_log(self->st, "error", "pseud: could not wake the reader");
-            PyErr_Clear();
-        }
-    }
+    if (self->reader_waiter != NULL)
+        fdwatch_after_io(&self->watch, ZMQ_POLLIN);
 }
 
 /* --------------------------------------------------------------- sending */
@@ -150,7 +138,7 @@ rpc_send_or_queue(RPCObject *self, PyObject *peer, PyObject *uuid, char type,
     }
     if (rc == 1)
         return rpc_outbox_push(self, deadline, future, peer, uuid, type, body, body_len);
-    convert_zmq_error("sending a message");
+    errors_raise_what(self->st, zmq_errno(), "sending a message");
     return -1;
 }
 

@@ -10,6 +10,8 @@
 #include "syncclient.h"
 #include "codec.h"
 #include "convert.h"
+#include "errors.h"
+#include "green.h"
 #include "proxy.h"
 #include "remote_error.h"
 #include "wire.h"
@@ -52,11 +54,11 @@ make_socket(SyncClientObject *self)
 {
     void *s = zmq_socket(self->st->zmq_ctx, ZMQ_REQ);
     if (s == NULL) {
-        convert_zmq_error("zmq_socket");
+        errors_raise_what(self->st, zmq_errno(), "zmq_socket");
         return NULL;
     }
     int zero = 0;
-    int ms = self->timeout * 1000 >= INT_MAX ? -1 : (int)(self->timeout * 1000);
+    int ms = convert_timeout_ms(self->timeout);
     int rc = zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
     if (rc == 0)
         rc = zmq_setsockopt(s, ZMQ_SNDTIMEO, &ms, sizeof(ms));
@@ -68,7 +70,7 @@ make_socket(SyncClientObject *self)
             rc = set_bytes_option(s, ZMQ_PLAIN_PASSWORD, self->password);
     }
     if (rc != 0) {
-        convert_zmq_error("configuring the REQ socket");
+        errors_raise_what(self->st, zmq_errno(), "configuring the REQ socket");
         zmq_close(s);
         return NULL;
     }
@@ -91,7 +93,7 @@ reset_socket(SyncClientObject *self)
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(self->endpoints); i++) {
         PyObject *ep = PyList_GET_ITEM(self->endpoints, i);
         if (zmq_connect(s, PyBytes_AS_STRING(ep)) != 0) {
-            convert_zmq_error("reconnecting the REQ socket");
+            errors_raise_what(self->st, zmq_errno(), "reconnecting the REQ socket");
             zmq_close(s);
             return -1;
         }
@@ -100,21 +102,13 @@ reset_socket(SyncClientObject *self)
     return 0;
 }
 
-static double
-now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Wait (GIL released) until the socket is readable or the deadline passes;
  * 1 readable, 0 timed out, -1 with an exception. Signals interrupt it. */
 static int
 wait_readable(SyncClientObject *self, double deadline)
 {
     for (;;) {
-        double left = deadline - now_seconds();
+        double left = deadline - green_now();
         if (left <= 0)
             return 0;
         long ms = (long)(left * 1000) + 1;
@@ -126,7 +120,7 @@ wait_readable(SyncClientObject *self, double deadline)
         rc = zmq_poll(&item, 1, ms);
         Py_END_ALLOW_THREADS
         if (rc < 0 && zmq_errno() != EINTR) {
-            convert_zmq_error("zmq_poll");
+            errors_raise_what(self->st, zmq_errno(), "zmq_poll");
             return -1;
         }
         if (PyErr_CheckSignals() < 0)
@@ -230,11 +224,10 @@ sync_call(SyncClientObject *self, PyObject *name, PyObject *args, PyObject *kwar
                          name, self->timeout);
             return NULL;
         }
-        errno = err;
-        return convert_zmq_error("sending the request");
+        return errors_raise_what(self->st, err, "sending the request");
     }
 
-    double deadline = now_seconds() + self->timeout;
+    double deadline = green_now() + self->timeout;
     zmq_msg_t frames[4];
     int nframes = 0, total = -1, ready;
     for (;;) {
@@ -263,7 +256,7 @@ sync_call(SyncClientObject *self, PyObject *name, PyObject *args, PyObject *kwar
     }
     PyObject *result = NULL;
     if (total < 0) {
-        convert_zmq_error("receiving the reply");
+        errors_raise_what(self->st, zmq_errno(), "receiving the reply");
         PyObject *et, *ev, *tb;
         PyErr_Fetch(&et, &ev, &tb);
         if (reset_socket(self) < 0)
@@ -325,8 +318,7 @@ sync_connect(PyObject *op, PyObject *endpoint)
         return NULL;
     }
     if (zmq_connect(self->sock, PyBytes_AS_STRING(ep)) != 0) {
-        int err = zmq_errno();
-        PyErr_Format(PyExc_OSError, "pseud: cannot connect to %R: %s", ep, zmq_strerror(err));
+        errors_raise_what(self->st, zmq_errno(), "cannot connect to %R", ep);
         Py_DECREF(ep);
         return NULL;
     }

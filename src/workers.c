@@ -1,5 +1,6 @@
 /* Worker pool: reusable greenlets running incoming calls (see workers.h). */
 #include "workers.h"
+#include "errors.h"
 #include "green.h"
 
 int
@@ -69,12 +70,7 @@ wake_idle(pseud_state *st, worker_pool *pool)
     if (n == 0)
         return 0;
     PyObject *waiter = PyList_GET_ITEM(pool->idle, n - 1);
-    PyObject *sw = PyObject_GetAttrString(waiter, "switch");
-    if (sw == NULL)
-        return -1;
-    int rc = green_run_callback(st, sw, Py_None);
-    Py_DECREF(sw);
-    if (rc < 0)
+    if (green_wake_later(st, waiter, Py_None) < 0)
         return -1;     /* still parked, still on the list */
     if (PyList_SetSlice(pool->idle, n - 1, n, NULL) < 0)
         return -1;
@@ -140,12 +136,11 @@ workers_loop(pseud_state *st, worker_pool *pool)
             Py_DECREF(waiter);
             goto killed;
         }
-        PyObject *res = green_waiter_get(waiter);
+        int rc = green_park(st, waiter, NULL, -1.0);
         forget_idle(pool, waiter);
         Py_DECREF(waiter);
-        if (res == NULL)
+        if (rc < 0)
             goto killed;
-        Py_DECREF(res);
     }
     pool->workers--;
     Py_RETURN_NONE;
@@ -153,12 +148,11 @@ killed:
     pool->workers--;
     /* jobs left behind still get a worker: an idle one, else a new one */
     if (!pool->closed && pool->count > 0) {
-        PyObject *et, *ev, *tb;
-        PyErr_Fetch(&et, &ev, &tb);
+        PyObject *saved = errors_save();
         int woke = wake_idle(st, pool);
         if (woke < 0 || (woke == 0 && spawn_worker(st, pool) < 0))
             PyErr_Clear();
-        PyErr_Restore(et, ev, tb);
+        errors_restore(saved);
     }
     return NULL;
 }

@@ -19,13 +19,15 @@
  * while at least one domain is registered (an idle one would keep
  * gevent.wait() from returning). */
 #include "zap.h"
+#include "errors.h"
 #include "green.h"
+#include "socket.h"
 
 #include <string.h>
 #include <zmq.h>
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
-#define ZAP_REP 4
+#define ZAP_ERROR_PAUSE 0.1         /* seconds the handler rests after an error */
 
 static PyObject *
 reply(PyObject *request_id, const char *status, const char *text, PyObject *user_id)
@@ -171,21 +173,16 @@ zap_decide(pseud_state *st, PyObject *frames)
     return res;
 }
 
-/* Sleep a little on the hub (gevent.sleep): only after an error. */
+/* Rest a little after an error, so that a persistent one never spins the
+ * hub. -1 only when killed meanwhile. */
 static int
 zap_pause(pseud_state *st)
 {
-    (void)st;
-    PyObject *gevent = PyImport_ImportModule("gevent");
-    PyObject *r = gevent ? PyObject_CallMethod(gevent, "sleep", "d", 0.1) : NULL;
-    Py_XDECREF(gevent);
-    if (r == NULL) {
+    if (green_sleep(st, ZAP_ERROR_PAUSE) < 0) {
         if (!PyErr_ExceptionMatches(PyExc_Exception))
             return -1;
         PyErr_Clear();
-        return 0;
     }
-    Py_DECREF(r);
     return 0;
 }
 
@@ -196,32 +193,26 @@ zap_loop(PyObject *module, PyObject *sock)
     pseud_state *st = PyModule_GetState(module);
     Py_INCREF(sock);
     for (;;) {
-        PyObject *frames = PyObject_CallMethod(sock, "recv_multipart", NULL);
+        PyObject *frames = socket_recv_list(sock);
         if (frames == NULL) {
             if (!PyErr_ExceptionMatches(PyExc_Exception)) {
                 Py_DECREF(sock);
                 return NULL;     /* killed */
             }
-            PyObject *et, *ev, *tb;
-            PyErr_Fetch(&et, &ev, &tb);
-            PyObject *closed = PyObject_GetAttrString(sock, "closed");
-            int done = closed == NULL || PyObject_IsTrue(closed) != 0;
-            Py_XDECREF(closed);
-            PyErr_Clear();
+            PyObject *exc = errors_save();
+            int done = socket_is_closed(sock);
             if (!done)
                 pseud_log(st, "warning", "pseud: ZAP handler receive failed: %R",
-                          ev ? ev : Py_None);
-            Py_XDECREF(et);
-            Py_XDECREF(ev);
-            Py_XDECREF(tb);
+                          exc ? exc : Py_None);
+            Py_XDECREF(exc);
             if (done)
                 break;
             /* REP may still owe a reply (a failed send): give one, then
              * pause, so a persistent error never spins the hub */
             PyObject *owed = Py_BuildValue("[yyyyyy]", "1.0", "", "500", "internal error", "", "");
-            PyObject *r = owed ? PyObject_CallMethod(sock, "send_multipart", "O", owed) : NULL;
+            if (owed != NULL)
+                socket_send_list(sock, owed);
             Py_XDECREF(owed);
-            Py_XDECREF(r);
             PyErr_Clear();
             if (zap_pause(st) < 0) {
                 Py_DECREF(sock);
@@ -240,13 +231,12 @@ zap_loop(PyObject *module, PyObject *sock)
                 continue;
             }
         }
-        PyObject *r = PyObject_CallMethod(sock, "send_multipart", "O", answer);
+        int rc = socket_send_list(sock, answer);
         Py_DECREF(answer);
-        if (r == NULL) {
+        if (rc < 0) {
             pseud_log(st, "warning", "pseud: ZAP reply failed");
             PyErr_Clear();
         }
-        Py_XDECREF(r);
     }
     Py_DECREF(sock);
     Py_RETURN_NONE;
@@ -258,26 +248,19 @@ static PyMethodDef zap_loop_def = {"_zap_loop", zap_loop, METH_O, NULL};
 static void
 close_keeping_error(PyObject *sock)
 {
-    PyObject *et, *ev, *tb;
-    PyErr_Fetch(&et, &ev, &tb);
-    PyObject *c = PyObject_CallMethod(sock, "close", NULL);
-    Py_XDECREF(c);
-    PyErr_Clear();
-    PyErr_Restore(et, ev, tb);
+    socket_close(sock);     /* never raises */
     Py_DECREF(sock);
 }
 
 static int
 zap_start(PyObject *module, pseud_state *st)
 {
-    PyObject *ctx_type = PyObject_GetAttrString(module, "Context");
-    PyObject *ctx = ctx_type ? PyObject_CallMethod(ctx_type, "instance", NULL) : NULL;
-    Py_XDECREF(ctx_type);
-    PyObject *sock = ctx ? PyObject_CallMethod(ctx, "socket", "i", ZAP_REP) : NULL;
-    Py_XDECREF(ctx);
+    PyObject *sock = socket_new(st, ZMQ_REP);
     if (sock == NULL)
         return -1;
-    PyObject *r = PyObject_CallMethod(sock, "bind", "s", ZAP_ENDPOINT);
+    PyObject *endpoint = PyUnicode_FromString(ZAP_ENDPOINT);
+    PyObject *r = endpoint ? socket_bind_endpoint(sock, endpoint) : NULL;
+    Py_XDECREF(endpoint);
     if (r == NULL) {
         /* keep the bind error: another ZAP handler owns the endpoint */
         close_keeping_error(sock);
@@ -320,11 +303,10 @@ zap_register_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (PyDict_SetItem(st->zap_domains, args[0], args[1]) < 0)
         return NULL;
     if (st->zap_socket == NULL && zap_start(module, st) < 0) {
-        PyObject *et, *ev, *tb;
-        PyErr_Fetch(&et, &ev, &tb);
+        PyObject *saved = errors_save();
         if (PyDict_DelItem(st->zap_domains, args[0]) < 0)
             PyErr_Clear();
-        PyErr_Restore(et, ev, tb);
+        errors_restore(saved);
         return NULL;
     }
     Py_RETURN_NONE;
@@ -347,12 +329,11 @@ zap_unregister_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         st->zap_socket = NULL;
         /* unbind first: an inproc endpoint is only released when the closed
          * socket is reaped, and the next secured server binds it again */
-        PyObject *r = PyObject_CallMethod(sock, "unbind", "s", ZAP_ENDPOINT);
-        Py_XDECREF(r);
-        PyErr_Clear();
-        r = PyObject_CallMethod(sock, "close", NULL);
-        Py_XDECREF(r);
-        PyErr_Clear();
+        PyObject *endpoint = PyUnicode_FromString(ZAP_ENDPOINT);
+        if (endpoint == NULL || socket_unbind_endpoint(sock, endpoint) < 0)
+            PyErr_Clear();
+        Py_XDECREF(endpoint);
+        socket_close(sock);
         Py_DECREF(sock);
     }
     Py_RETURN_NONE;

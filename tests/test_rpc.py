@@ -220,6 +220,49 @@ def test_call_right_after_connect_over_tcp(make_server, make_client):
     assert client.now().get() == 'now'
 
 
+def test_bind_and_connect_fail_with_zmqerror_like_rpc_socket(make_server, make_client):
+    import errno
+    from pseud import _pseud
+    server, _ = make_server()
+    client = make_client(server.user_id)
+    with pytest.raises(_pseud.ZMQError) as info:
+        server.bind('nonsense://where')
+    assert info.value.errno == errno.EPROTONOSUPPORT
+    assert isinstance(info.value, OSError)    # what upstream-style code catches
+    assert 'nonsense://where' in str(info.value)
+    with pytest.raises(_pseud.ZMQError) as info:
+        client.connect('tcp://')
+    assert info.value.errno == errno.EINVAL
+    # the plugin view of the same socket fails the same way
+    with pytest.raises(_pseud.ZMQError) as direct:
+        client.socket.connect('tcp://')
+    assert direct.value.errno == info.value.errno
+    with pytest.raises(_pseud.ZMQError):
+        client.disconnect('tcp://127.0.0.1:1')
+
+
+def test_endpoint_with_a_nul_character_is_refused_everywhere(make_server, make_client):
+    name = unique('nul')
+    server, _ = make_server()
+    with pytest.raises(ValueError, match='NUL'):
+        server.bind('inproc://%s\x00tail' % name)
+    client = make_client(server.user_id)
+    with pytest.raises(ValueError, match='NUL'):
+        client.connect('inproc://%s\x00tail' % name)
+    sync = pseud.SyncClient()
+    try:
+        with pytest.raises(ValueError, match='NUL'):
+            sync.connect(b'inproc://%s\x00tail' % name.encode())
+    finally:
+        sync.close()
+    # nothing was bound under the truncated name
+    probe = pseud.Server(unique('probe'))
+    try:
+        assert probe.bind('inproc://%s' % name) == 'inproc://%s' % name
+    finally:
+        probe.stop()
+
+
 def test_many_calls_in_flight(pair):
     server, client = pair
     server.register_rpc(name='double')(lambda x: 2 * x)

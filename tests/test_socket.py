@@ -109,6 +109,29 @@ def test_zmqerror_carries_errno(make):
     assert 'ZMQError' in repr(P.ZMQError(errno.EINVAL, 'bad'))
 
 
+def test_zmqerror_is_an_oserror_built_like_pyzmqs():
+    # code that caught OSError from bind/connect before ZMQError existed
+    assert issubclass(P.ZMQError, OSError) and issubclass(P.Again, OSError)
+    err = P.ZMQError(errno.EINVAL)
+    assert err.args == (errno.EINVAL, P.strerror(errno.EINVAL))
+    assert repr(err) == 'ZMQError(%d, %r)' % (errno.EINVAL, P.strerror(errno.EINVAL))
+    text = P.ZMQError('only a message')
+    assert (text.errno, text.strerror, str(text)) == (None, 'only a message', 'only a message')
+    assert P.ZMQError(errno=errno.EINVAL, msg='mine').strerror == 'mine'
+    again = P.Again()
+    assert isinstance(again, P.ZMQError) and again.errno == errno.EAGAIN
+    assert repr(again).startswith('Again(%d, ' % errno.EAGAIN)
+
+
+def test_endpoint_with_a_nul_character_is_refused(make):
+    sock = make(P.ROUTER)
+    for method in (sock.bind, sock.connect):
+        with pytest.raises(ValueError, match='NUL'):
+            method('inproc://abc\x00def')
+        with pytest.raises(ValueError, match='NUL'):
+            method(b'inproc://abc\x00def')
+
+
 def test_pair_inproc(make):
     a, b = connected_pair(make, P.PAIR, P.PAIR)
     b.send(b'hello')
