@@ -201,8 +201,8 @@ schedule_notify(FutureObject *self)
 static PyObject *
 future_alloc(PyTypeObject *type)
 {
-    /* tp_alloc zeroes the object (PENDING, NULL links, deadline 0, no
-     * dl_prev/dl_next/key) and tracks it for the GC */
+    /* tp_alloc zeroes the object (PENDING, no links) and tracks it for
+     * the GC */
     return type->tp_alloc(type, 0);
 }
 
@@ -578,8 +578,6 @@ Future_traverse(PyObject *self, visitproc visit, void *arg)
     Py_VISIT(FUT(self)->traceback);
     Py_VISIT(FUT(self)->link0);
     Py_VISIT(FUT(self)->links);
-    Py_VISIT(FUT(self)->key);
-    Py_VISIT(FUT(self)->peer);
     return 0;
 }
 
@@ -591,8 +589,6 @@ Future_clear(PyObject *self)
     Py_CLEAR(FUT(self)->traceback);
     Py_CLEAR(FUT(self)->link0);
     Py_CLEAR(FUT(self)->links);
-    Py_CLEAR(FUT(self)->key);
-    Py_CLEAR(FUT(self)->peer);
     return 0;
 }
 

@@ -19,15 +19,7 @@ typedef struct FutureObject {
     PyObject *links;        /* list of further links, or NULL */
     int notify_scheduled;   /* a notify callback is queued on the hub */
     PyObject *weakreflist;
-
-    /* Owned by the RPC that created the future: its deadline list (send
-     * order) and its key in future_pool. Unused for user-created futures. */
-    double deadline;
-    struct FutureObject *dl_prev, *dl_next;
-    PyObject *key;          /* uuid bytes, strong ref, or NULL */
-    PyObject *peer;         /* routing id the call went to (its reply must
-                               come from there), strong ref, or NULL */
-} FutureObject;
+} FutureObject;     /* rpc_calls.c extends it into PendingCall */
 
 int future_init_module(PyObject *module, pseud_state *st);
 

@@ -121,6 +121,7 @@ pseud_traverse(PyObject *module, visitproc visit, void *arg)
     if (st == NULL)
         return 0;
     Py_VISIT(st->Future_Type);
+    Py_VISIT(st->PendingCall_Type);
     Py_VISIT(st->Registry_Type);
     Py_VISIT(st->RPCCallable_Type);
     Py_VISIT(st->Packer_Type);
@@ -157,6 +158,7 @@ pseud_clear(PyObject *module)
     if (st == NULL)
         return 0;
     Py_CLEAR(st->Future_Type);
+    Py_CLEAR(st->PendingCall_Type);
     Py_CLEAR(st->Registry_Type);
     Py_CLEAR(st->RPCCallable_Type);
     Py_CLEAR(st->Packer_Type);

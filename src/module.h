@@ -9,6 +9,7 @@
 typedef struct {
     /* heap types, created in module exec */
     PyTypeObject *Future_Type;
+    PyTypeObject *PendingCall_Type; /* rpc_calls.c: the Future of a call we sent */
     PyTypeObject *Registry_Type;
     PyTypeObject *RPCCallable_Type;
     PyTypeObject *Packer_Type;

@@ -2,6 +2,7 @@
  * call answers with, and the exception a caller rebuilds from one. The
  * class name comes from the peer, so it is untrusted. */
 #include "remote_error.h"
+#include "errors.h"
 
 #include <string.h>
 
@@ -38,21 +39,39 @@ format_remote_traceback_py(PyObject *module, PyObject *arg)
     return res;
 }
 
-/* The (class name, message, traceback) of the exception being raised;
- * clears it and logs it on the 'pseud' logger. */
-PyObject *
-remote_error_triple(pseud_state *st)
+/* (class name, str(exc), text) of `exc` (NULL: `default_cls`, ''). The
+ * message is a str on the wire whatever happens. New tuple, or NULL with
+ * no exception set. */
+static PyObject *
+triple_of(PyObject *exc, const char *default_cls, PyObject *text)
 {
-    PyObject *et, *ev, *tb;
-    PyErr_Fetch(&et, &ev, &tb);
-    PyErr_NormalizeException(&et, &ev, &tb);
-    if (tb != NULL && ev != NULL)
-        PyException_SetTraceback(ev, tb);
-    PyObject *text = NULL, *msg = NULL, *res = NULL;
+    PyObject *msg = exc != NULL ? PyObject_Str(exc) : NULL;
+    if (msg == NULL) {
+        PyErr_Clear();
+        msg = PyUnicode_FromString("");
+    }
+    const char *cls = exc != NULL ? Py_TYPE(exc)->tp_name : default_cls;
+    const char *dot = strrchr(cls, '.');
+    PyObject *res = msg == NULL ? NULL
+        : Py_BuildValue("(sOO)", dot ? dot + 1 : cls, msg, text != NULL ? text : Py_None);
+    Py_XDECREF(msg);
+    if (res == NULL)
+        PyErr_Clear();
+    return res;
+}
+
+/* traceback.format_exception(exc) as one str, or NULL (no exception set). */
+static PyObject *
+traceback_text(PyObject *exc)
+{
+    PyObject *text = NULL;
     PyObject *tbmod = PyImport_ImportModule("traceback");
     if (tbmod != NULL) {
+        PyObject *tb = PyException_GetTraceback(exc);
         PyObject *lines = PyObject_CallMethod(tbmod, "format_exception", "OOO",
-                                              et, ev ? ev : Py_None, tb ? tb : Py_None);
+                                              (PyObject *)Py_TYPE(exc), exc,
+                                              tb != NULL ? tb : Py_None);
+        Py_XDECREF(tb);
         if (lines != NULL) {
             PyObject *empty = PyUnicode_FromString("");
             if (empty != NULL)
@@ -63,17 +82,17 @@ remote_error_triple(pseud_state *st)
         Py_DECREF(tbmod);
     }
     PyErr_Clear();
-    msg = ev ? PyObject_Str(ev) : NULL;
-    if (msg == NULL) {
-        PyErr_Clear();
-        msg = PyUnicode_FromString("");
-    }
-    const char *cls = et ? ((PyTypeObject *)et)->tp_name : "Exception";
-    const char *dot = strrchr(cls, '.');
-    res = Py_BuildValue("(sOO)", dot ? dot + 1 : cls, msg ? msg : Py_None,
-                        text ? text : Py_None);
-    if (st->logger != NULL && ev != NULL) {
-        PyObject *kw = Py_BuildValue("{sO}", "exc_info", ev);
+    return text;
+}
+
+PyObject *
+remote_error_triple(pseud_state *st)
+{
+    PyObject *exc = errors_save();
+    PyObject *text = exc != NULL ? traceback_text(exc) : NULL;
+    PyObject *res = triple_of(exc, "Exception", text);
+    if (st->logger != NULL && exc != NULL) {
+        PyObject *kw = Py_BuildValue("{sO}", "exc_info", exc);
         PyObject *meth = PyObject_GetAttrString(st->logger, "error");
         PyObject *a = Py_BuildValue("(s)", "pseud: job failed");
         if (kw && meth && a) {
@@ -86,10 +105,26 @@ remote_error_triple(pseud_state *st)
         PyErr_Clear();
     }
     Py_XDECREF(text);
-    Py_XDECREF(msg);
-    Py_XDECREF(et);
-    Py_XDECREF(ev);
-    Py_XDECREF(tb);
+    Py_XDECREF(exc);
+    return res;
+}
+
+PyObject *
+remote_error_cannot_travel(void)
+{
+    PyObject *exc = errors_save();
+    PyObject *empty = PyUnicode_FromString("");
+    PyObject *res = empty != NULL ? triple_of(exc, "TypeError", empty) : NULL;
+    Py_XDECREF(empty);
+    Py_XDECREF(exc);
+    PyErr_Clear();
+    return res;
+}
+
+PyObject *
+remote_error_refusal(const char *cls, PyObject *message)
+{
+    PyObject *res = Py_BuildValue("(sOs)", cls, message, "");
     if (res == NULL)
         PyErr_Clear();
     return res;

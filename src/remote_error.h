@@ -15,6 +15,15 @@ PyObject *format_remote_traceback(PyObject *text);
  * Returns a new tuple, or NULL (with no exception set) if even that fails. */
 PyObject *remote_error_triple(pseud_state *st);
 
+/* (class name, str(exc), '') of the exception being raised -- the pack
+ * error of a result that cannot travel -- which is cleared. New tuple, or
+ * NULL (no exception set) if even that fails. */
+PyObject *remote_error_cannot_travel(void);
+
+/* (cls, message, '') for input the core refuses (ValueError, "pseud: ...");
+ * message is a str. New tuple, or NULL (no exception set). */
+PyObject *remote_error_refusal(const char *cls, PyObject *message);
+
 /* The exception an ERROR body stands for: a builtin or pseud.interfaces
  * Exception subclass of that name, else Exception("name\n..."). A malformed
  * body gives an Exception saying so. New reference, or NULL on failure. */

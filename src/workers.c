@@ -3,24 +3,38 @@
 #include "errors.h"
 #include "green.h"
 
+#include <string.h>
+
 int
-workers_init(worker_pool *pool, PyObject *run, PyObject *loop)
+workers_init(worker_pool *pool, worker_run_fn run, void *owner, PyObject *loop)
 {
     memset(pool, 0, sizeof(*pool));
     pool->idle = PyList_New(0);
     if (pool->idle == NULL)
         return -1;
-    pool->run = Py_NewRef(run);
+    pool->run = run;
+    pool->owner = owner;
     pool->loop = Py_NewRef(loop);
     return 0;
 }
 
+static void
+job_clear(worker_job *job)
+{
+    Py_CLEAR(job->routing);
+    Py_CLEAR(job->uuid);
+    Py_CLEAR(job->user_id);
+    Py_CLEAR(job->callable);
+    Py_CLEAR(job->args);
+    Py_CLEAR(job->kwargs);
+}
+
 static int
-push_job(worker_pool *pool, PyObject *job)
+push_job(worker_pool *pool, const worker_job *job)
 {
     if (pool->count == pool->capacity) {
         Py_ssize_t cap = pool->capacity ? pool->capacity * 2 : 16;
-        PyObject **jobs = PyMem_Malloc(cap * sizeof(PyObject *));
+        worker_job *jobs = PyMem_Malloc(cap * sizeof(worker_job));
         if (jobs == NULL) {
             PyErr_NoMemory();
             return -1;
@@ -32,21 +46,29 @@ push_job(worker_pool *pool, PyObject *job)
         pool->head = 0;
         pool->capacity = cap;
     }
-    pool->jobs[(pool->head + pool->count) % pool->capacity] = Py_NewRef(job);
+    worker_job *slot = &pool->jobs[(pool->head + pool->count) % pool->capacity];
+    slot->routing = Py_NewRef(job->routing);
+    slot->uuid = Py_NewRef(job->uuid);
+    slot->user_id = Py_NewRef(job->user_id);
+    slot->callable = Py_NewRef(job->callable);
+    slot->args = Py_NewRef(job->args);
+    slot->kwargs = Py_NewRef(job->kwargs);
     pool->count++;
     return 0;
 }
 
-static PyObject *
-pop_job(worker_pool *pool)
+/* Move the oldest job into *out (which then owns its references); 0 when
+ * there is none. */
+static int
+pop_job(worker_pool *pool, worker_job *out)
 {
     if (pool->count == 0)
-        return NULL;
-    PyObject *job = pool->jobs[pool->head];
-    pool->jobs[pool->head] = NULL;
+        return 0;
+    *out = pool->jobs[pool->head];
+    memset(&pool->jobs[pool->head], 0, sizeof(worker_job));
     pool->head = (pool->head + 1) % pool->capacity;
     pool->count--;
-    return job;
+    return 1;
 }
 
 static int
@@ -78,7 +100,7 @@ wake_idle(pseud_state *st, worker_pool *pool)
 }
 
 int
-workers_submit(pseud_state *st, worker_pool *pool, PyObject *job)
+workers_submit(pseud_state *st, worker_pool *pool, const worker_job *job)
 {
     if (pool->closed) {
         PyErr_SetString(PyExc_RuntimeError, "pseud: the worker pool is closed");
@@ -91,7 +113,7 @@ workers_submit(pseud_state *st, worker_pool *pool, PyObject *job)
         /* nobody will run it: take it back, the caller answers an error */
         pool->count--;
         Py_ssize_t tail = (pool->head + pool->count) % pool->capacity;
-        Py_CLEAR(pool->jobs[tail]);
+        job_clear(&pool->jobs[tail]);
         return -1;
     }
     return 0;
@@ -114,18 +136,16 @@ GREEN_SWITCHES PyObject *
 workers_loop(pseud_state *st, worker_pool *pool)
 {
     for (;;) {
-        PyObject *job;
-        while (!pool->closed && (job = pop_job(pool)) != NULL) {
-            PyObject *res = PyObject_Call(pool->run, job, NULL);
-            Py_DECREF(job);
-            if (res == NULL) {
+        worker_job job;
+        while (!pool->closed && pop_job(pool, &job)) {
+            int rc = pool->run(pool->owner, &job);
+            job_clear(&job);
+            if (rc < 0) {
                 if (!PyErr_ExceptionMatches(PyExc_Exception))
                     goto killed;   /* GreenletExit and friends end this worker */
                 pseud_log(st, "error", "pseud: a worker failed to run a call");
                 PyErr_Clear();
-                continue;
             }
-            Py_DECREF(res);
         }
         if (pool->closed || PyList_GET_SIZE(pool->idle) >= WORKERS_MAX_IDLE)
             break;
@@ -161,9 +181,9 @@ void
 workers_close(pseud_state *st, worker_pool *pool)
 {
     pool->closed = 1;
-    PyObject *job;
-    while ((job = pop_job(pool)) != NULL)
-        Py_DECREF(job);
+    worker_job job;
+    while (pop_job(pool, &job))
+        job_clear(&job);
     int woke;
     while ((woke = wake_idle(st, pool)) > 0)
         ;
@@ -174,10 +194,16 @@ workers_close(pseud_state *st, worker_pool *pool)
 int
 workers_traverse(worker_pool *pool, visitproc visit, void *arg)
 {
-    for (Py_ssize_t i = 0; i < pool->count; i++)
-        Py_VISIT(pool->jobs[(pool->head + i) % pool->capacity]);
+    for (Py_ssize_t i = 0; i < pool->count; i++) {
+        worker_job *job = &pool->jobs[(pool->head + i) % pool->capacity];
+        Py_VISIT(job->routing);
+        Py_VISIT(job->uuid);
+        Py_VISIT(job->user_id);
+        Py_VISIT(job->callable);
+        Py_VISIT(job->args);
+        Py_VISIT(job->kwargs);
+    }
     Py_VISIT(pool->idle);
-    Py_VISIT(pool->run);
     Py_VISIT(pool->loop);
     return 0;
 }
@@ -185,13 +211,12 @@ workers_traverse(worker_pool *pool, visitproc visit, void *arg)
 void
 workers_clear(worker_pool *pool)
 {
-    PyObject *job;
-    while ((job = pop_job(pool)) != NULL)
-        Py_DECREF(job);
+    worker_job job;
+    while (pop_job(pool, &job))
+        job_clear(&job);
     PyMem_Free(pool->jobs);
     pool->jobs = NULL;
     pool->capacity = pool->head = 0;
     Py_CLEAR(pool->idle);
-    Py_CLEAR(pool->run);
     Py_CLEAR(pool->loop);
 }

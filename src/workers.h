@@ -4,7 +4,11 @@
  * cooperatively), but greenlets are kept and reused: a fresh greenlet per
  * call costs CPython a new frame stack (an mmap/munmap pair) each time,
  * which dominated the server's profile. Idle workers park on a Waiter;
- * a new one is spawned only when every worker is busy. */
+ * a new one is spawned only when every worker is busy.
+ *
+ * The pool knows nothing of the RPC: its owner gives it a C function that
+ * runs one job (rpc_dispatch.c: rpc_run_work) and a callable that starts a
+ * worker greenlet (which calls workers_loop). */
 #ifndef PSEUD_WORKERS_H
 #define PSEUD_WORKERS_H
 
@@ -12,21 +16,35 @@
 
 #define WORKERS_MAX_IDLE 16     /* idle workers kept; more exit when done */
 
+/* One incoming call: where the reply goes, the call's id, the caller's
+ * user id, the RPCCallable to run with its arguments (tuple) and keyword
+ * arguments (dict). In the pool, the job owns these references. */
 typedef struct {
-    PyObject **jobs;            /* ring buffer of job argument tuples (owned) */
+    PyObject *routing, *uuid, *user_id, *callable, *args, *kwargs;
+} worker_job;
+
+/* Run one job; the job's references stay the caller's. Returns 0, or -1
+ * with an exception: an Exception is logged and the worker goes on, any
+ * other (GreenletExit...) ends the worker. */
+typedef int (*worker_run_fn)(void *owner, const worker_job *job);
+
+typedef struct {
+    worker_job *jobs;           /* ring buffer of queued jobs (owned) */
     Py_ssize_t head, count, capacity;
     PyObject *idle;             /* list of the Waiters idle workers park on */
     Py_ssize_t workers;         /* live worker greenlets */
     int closed;
-    PyObject *run;              /* run(*job) executes one job */
+    worker_run_fn run;          /* runs one job... */
+    void *owner;                /* ...of this owner (borrowed: the pool lives in it) */
     PyObject *loop;             /* callable starting a worker: calls workers_loop */
 } worker_pool;
 
-/* Set up an empty pool; `run` and `loop` are borrowed and kept (new refs). */
-int workers_init(worker_pool *pool, PyObject *run, PyObject *loop);
+/* Set up an empty pool; `loop` is kept (new ref). 0 / -1. */
+int workers_init(worker_pool *pool, worker_run_fn run, void *owner, PyObject *loop);
 
-/* Queue `job` (a tuple, borrowed) and wake or start a worker. 0 / -1. */
-int workers_submit(pseud_state *st, worker_pool *pool, PyObject *job);
+/* Queue a job (its references are taken as new ones) and wake or start a
+ * worker. 0 / -1. */
+int workers_submit(pseud_state *st, worker_pool *pool, const worker_job *job);
 
 /* Body of a worker greenlet: run jobs until the pool closes or enough
  * workers are idle. Returns None, or NULL if the greenlet was killed. */

@@ -349,6 +349,18 @@ def test_stop_before_bind_then_bind_connect_raise(request):
     assert not server.initialized
 
 
+def test_no_private_entry_point_can_start_a_second_reader(make_server, make_client):
+    server, endpoint = make_server()
+    server.register_rpc(name='ping')(lambda: 'pong')
+    for name in ('_read_loop', '_run_work', '_on_ready', '_worker_loop'):
+        assert not hasattr(_pseud.RPC, name)
+    # on an instance such a name is a remote procedure like any other
+    client = make_client(server.user_id, endpoint)
+    with pytest.raises(pseud.interfaces.ServiceNotFoundError):
+        client._read_loop().get(timeout=5)
+    assert client.ping().get(timeout=5) == 'pong'
+
+
 def test_bind_after_stop_raises_a_clear_runtime_error(make_server):
     server, endpoint = make_server()
     server.stop()

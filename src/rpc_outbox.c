@@ -1,7 +1,14 @@
 /* Getting messages out of an RPC: non-blocking sends, an outbox for
  * peers not reachable yet (EHOSTUNREACH) or not reading (EAGAIN) retried on
- * a short timer until each message's deadline, the reader wake-up after
- * I/O (ZMQ_FD is edge-triggered), and packing into a reused buffer. */
+ * a short timer until each message's deadline, packing into a reused
+ * buffer, and send_message() for plugins.
+ *
+ * Calls and replies never block their greenlet: a message that cannot
+ * leave now waits in the outbox, (deadline, future or None, frames), and a
+ * timer retries the whole outbox in order, every RETRY_FIRST seconds at
+ * first, doubling up to RETRY_MAX while nothing moves. An entry leaves
+ * when sent, when its deadline passes or when its call has ended
+ * otherwise (the deadline timer of rpc_calls.c fails the call itself). */
 #include "rpc_object.h"
 #include "codec.h"
 #include "errors.h"
@@ -12,27 +19,10 @@
 #include <string.h>
 #include <zmq.h>
 
-#define SMALL_BODY 4096             /* bodies up to this are copied, larger ones handed over */
+#define SMALL_BODY 4096     /* bodies up to this are copied, larger ones handed over */
+#define RETRY_FIRST 0.002   /* outbox retry interval, doubling up to RETRY_MAX */
 #define RETRY_MAX 0.05
-
-int
-rpc_require_socket(RPCObject *self)
-{
-    if (self->sock != NULL)
-        return 0;
-    PyErr_SetString(PyExc_RuntimeError, self->stopped
-                    ? "pseud: this RPC is stopped"
-                    : "pseud: you must connect or bind first");
-    return -1;
-}
-
-/* After any send or receive: fdwatch.c's rule, for the parked reader. */
-void
-rpc_after_io(RPCObject *self)
-{
-    if (self->reader_waiter != NULL)
-        fdwatch_after_io(&self->watch, ZMQ_POLLIN);
-}
+#define OUTBOX_MAX_REPLIES 1000     /* replies held for peers that do not read */
 
 /* --------------------------------------------------------------- sending */
 
@@ -47,8 +37,8 @@ free_body(void *data, void *hint)
  * with ROUTER_MANDATORY): end the message with an empty frame so the next
  * one does not continue it (the peer drops it as malformed). Returns -1
  * with errno as it was. */
-int
-rpc_abandon_message(void *s)
+static int
+abandon_message(void *s)
 {
     int err = zmq_errno();
     zmq_send(s, "", 0, ZMQ_DONTWAIT);
@@ -56,10 +46,8 @@ rpc_abandon_message(void *s)
     return -1;
 }
 
-/* Send [peer, '', v1, uuid, type, body] without blocking. When `steal` is
- * given and holds the body, a large body is handed to libzmq instead of
- * copied. Returns 0 when sent, 1 when it cannot go now (EAGAIN or
- * EHOSTUNREACH on the routing frame: nothing was sent), -1 with errno set. */
+/* 1 "not now" is EAGAIN or EHOSTUNREACH on the routing frame, before
+ * anything was queued. */
 int
 rpc_try_send(RPCObject *self, const char *peer, size_t peer_len,
          const char *uuid, size_t uuid_len, char type,
@@ -76,20 +64,20 @@ rpc_try_send(RPCObject *self, const char *peer, size_t peer_len,
         || zmq_send(s, PSEUD_VERSION, PSEUD_VERSION_LEN, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0
         || zmq_send(s, uuid, uuid_len, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0
         || zmq_send(s, &type, 1, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0)
-        return rpc_abandon_message(s);
+        return abandon_message(s);
     if (steal != NULL && body_len > SMALL_BODY && body == steal->data) {
         zmq_msg_t msg;
         if (zmq_msg_init_data(&msg, steal->data, body_len, free_body, NULL) != 0)
-            return rpc_abandon_message(s);
+            return abandon_message(s);
         msgpack_sbuffer_release(steal);   /* the message owns the bytes now */
         if (zmq_msg_send(&msg, s, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&msg);
-            return rpc_abandon_message(s);
+            return abandon_message(s);
         }
         return 0;
     }
     if (zmq_send(s, body, body_len, ZMQ_DONTWAIT) < 0)
-        return rpc_abandon_message(s);
+        return abandon_message(s);
     return 0;
 }
 
@@ -102,7 +90,6 @@ arm_retry_timer(RPCObject *self)
     return self->retry_timer == NULL ? -1 : 0;
 }
 
-/* Queue a message that could not leave yet; it is retried until `deadline`. */
 int
 rpc_outbox_push(RPCObject *self, double deadline, PyObject *future,
             PyObject *peer, PyObject *uuid, char type, const char *body, size_t body_len)
@@ -121,7 +108,6 @@ rpc_outbox_push(RPCObject *self, double deadline, PyObject *future,
     return arm_retry_timer(self);
 }
 
-/* Send a message now or queue it. Returns 0, or -1 with an exception. */
 int
 rpc_send_or_queue(RPCObject *self, PyObject *peer, PyObject *uuid, char type,
               const char *body, size_t body_len, msgpack_sbuffer *steal,
@@ -142,6 +128,36 @@ rpc_send_or_queue(RPCObject *self, PyObject *peer, PyObject *uuid, char type,
     return -1;
 }
 
+void
+rpc_send_reply(RPCObject *self, PyObject *routing, PyObject *uuid, char type,
+               msgpack_sbuffer *body)
+{
+    int rc = rpc_try_send(self, PyBytes_AS_STRING(routing), PyBytes_GET_SIZE(routing),
+                          PyBytes_AS_STRING(uuid), PyBytes_GET_SIZE(uuid), type,
+                          body->data, body->size, body);
+    if (rc == 0) {
+        rpc_after_io(self);
+    }
+    else if (rc == 1 && zmq_errno() == EAGAIN
+             && PyList_GET_SIZE(self->outbox) >= OUTBOX_MAX_REPLIES) {
+        /* a peer that does not read must not make us hold its replies
+         * without bound (libzmq already holds its SNDHWM) */
+        pseud_log(self->st, "warning", "pseud: reply to %R dropped: it reads nothing "
+                  "and %d replies wait already", routing, OUTBOX_MAX_REPLIES);
+    }
+    else if (rc == 1 && zmq_errno() == EAGAIN) {
+        if (rpc_outbox_push(self, green_now() + self->timeout, NULL, routing, uuid, type,
+                            body->data, body->size) < 0) {
+            pseud_log(self->st, "error", "pseud: could not queue a reply");
+            PyErr_Clear();
+        }
+    }
+    else {
+        pseud_log(self->st, "warning", "pseud: reply to %R dropped: %s",
+                  routing, zmq_strerror(zmq_errno()));
+    }
+}
+
 /* Timer: retry the outbox in order; entries past their deadline, or whose
  * call already ended, are dropped (the deadline timer fails the call). */
 PyObject *
@@ -151,7 +167,7 @@ rpc_on_retry(PyObject *op, PyObject *unused)
     RPCObject *self = (RPCObject *)op;
     green_watcher_close(self->retry_timer);
     Py_CLEAR(self->retry_timer);
-    if (self->sock == NULL)
+    if (self->state == RPC_STOPPED || self->sock == NULL)
         Py_RETURN_NONE;
     double now = green_now();
     PyObject *keep = PyList_New(0);
@@ -207,9 +223,8 @@ rpc_on_retry(PyObject *op, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-/* Pack `obj` into the RPC's reusable buffer (or `local` if a pack
- * function switched greenlets mid-pack and the buffer is in use).
- * Returns the buffer holding the body, or NULL with an exception. */
+/* A pack function (a translation table's) may switch greenlets mid-pack
+ * and another send come meanwhile: it gets `local` then. */
 msgpack_sbuffer *
 rpc_pack_body(RPCObject *self, PyObject *obj, msgpack_sbuffer *local)
 {
@@ -224,4 +239,55 @@ rpc_pack_body(RPCObject *self, PyObject *obj, msgpack_sbuffer *local)
     if (own)
         self->sbuf_busy = 0;
     return rc < 0 ? NULL : buf;
+}
+
+/* send_message(frames): what plugins use to speak the protocol (HEARTBEAT,
+ * HELLO, AUTHENTICATED...). A six-frame pseud message whose peer is not
+ * reachable yet waits in the outbox like a call; anything else goes out
+ * as it is or fails. */
+PyObject *
+rpc_send_message(PyObject *op, PyObject *frames_in)
+{
+    RPCObject *self = (RPCObject *)op;
+    if (rpc_require_socket(self) < 0)
+        return NULL;
+    PyObject *frames = PySequence_Fast(frames_in, "pseud: send_message() takes a list of frames");
+    if (frames == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(frames);
+    PyObject **items = PySequence_Fast_ITEMS(frames);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!PyBytes_Check(items[i])) {
+            PyErr_Format(PyExc_TypeError, "pseud: frame %zd must be bytes, not %.100s",
+                         i, Py_TYPE(items[i])->tp_name);
+            Py_DECREF(frames);
+            return NULL;
+        }
+    }
+    int rc;
+    if (n == WIRE_FRAMES && PyBytes_GET_SIZE(items[1]) == 0 && PyBytes_GET_SIZE(items[4]) == 1
+        && PyBytes_GET_SIZE(items[2]) == PSEUD_VERSION_LEN
+        && memcmp(PyBytes_AS_STRING(items[2]), PSEUD_VERSION, PSEUD_VERSION_LEN) == 0) {
+        rc = rpc_send_or_queue(self, items[0], items[3], PyBytes_AS_STRING(items[4])[0],
+                           PyBytes_AS_STRING(items[5]), PyBytes_GET_SIZE(items[5]), NULL,
+                           green_now() + self->timeout, NULL);
+    }
+    else {
+        rc = 0;
+        for (Py_ssize_t i = 0; i < n && rc == 0; i++) {
+            int flags = ZMQ_DONTWAIT | (i + 1 < n ? ZMQ_SNDMORE : 0);
+            if (zmq_send(self->sock, PyBytes_AS_STRING(items[i]), PyBytes_GET_SIZE(items[i]), flags) < 0) {
+                if (i > 0)
+                    abandon_message(self->sock);
+                errors_raise_what(self->st, zmq_errno(), "send_message");
+                rc = -1;
+            }
+        }
+        if (rc == 0)
+            rpc_after_io(self);
+    }
+    Py_DECREF(frames);
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
 }

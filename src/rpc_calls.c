@@ -1,0 +1,478 @@
+/* Outgoing calls of an RPC: send_work and the proxies that call it, the
+ * call table (pending calls by uuid, and in deadline order), the deadline
+ * timer, replies to our calls, and failing every call on stop().
+ *
+ * A pending call is a PendingCall: the Future the caller gets, extended
+ * with the call table's record (deadline, deadline-list links, uuid,
+ * peer). The record lives in the future's own allocation rather than in
+ * a table entry of its own: a call then costs one allocation, and its
+ * record can neither outlive nor be separated from its future. Only this
+ * file knows the record; future.c knows a plain Future.
+ *
+ * Every call of an RPC has the same timeout, so send order is deadline
+ * order: calls are appended to an intrusive list and one timer armed at
+ * the head's deadline is enough. */
+#include "rpc.h"
+#include "rpc_object.h"
+#include "errors.h"
+#include "green.h"
+#include "proxy.h"
+#include "remote_error.h"
+#include "codec.h"
+
+#include <string.h>
+
+/* ------------------------------------------------------- pending calls */
+
+struct PendingCall {
+    FutureObject future;
+    double deadline;            /* green_now() time the call fails at */
+    PendingCall *dl_prev, *dl_next;     /* the RPC's deadline list */
+    PyObject *key;              /* its uuid (the key in future_pool) */
+    PyObject *peer;             /* routing id it went to: only that peer may reply */
+};
+
+#define CALL(o) ((PendingCall *)(o))
+
+static int
+call_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    Py_VISIT(CALL(op)->key);
+    Py_VISIT(CALL(op)->peer);
+    return Py_TYPE(op)->tp_base->tp_traverse(op, visit, arg);
+}
+
+static int
+call_clear(PyObject *op)
+{
+    Py_CLEAR(CALL(op)->key);
+    Py_CLEAR(CALL(op)->peer);
+    return Py_TYPE(op)->tp_base->tp_clear(op);
+}
+
+/* The Future's dealloc frees the object (and drops the type). */
+static void
+call_dealloc(PyObject *op)
+{
+    PyObject_GC_UnTrack(op);
+    Py_CLEAR(CALL(op)->key);
+    Py_CLEAR(CALL(op)->peer);
+    Py_TYPE(op)->tp_base->tp_dealloc(op);
+}
+
+static PyType_Slot call_slots[] = {
+    {Py_tp_doc, "The Future of a call sent by a Server or Client."},
+    {Py_tp_traverse, call_traverse},
+    {Py_tp_clear, call_clear},
+    {Py_tp_dealloc, call_dealloc},
+    {0, NULL},
+};
+
+static PyType_Spec call_spec = {
+    .name = "pseud._pseud.PendingCall",
+    .basicsize = sizeof(PendingCall),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = call_slots,
+};
+
+int
+rpc_calls_init_module(PyObject *module, pseud_state *st)
+{
+    st->PendingCall_Type = (PyTypeObject *)PyType_FromModuleAndSpec(
+        module, &call_spec, (PyObject *)st->Future_Type);
+    return st->PendingCall_Type == NULL ? -1 : 0;
+}
+
+/* ------------------------------------------------------------ deadlines */
+
+static void
+deadline_unlink(RPCObject *self, PendingCall *c)
+{
+    if (c->dl_prev == NULL && self->dl_head != c)
+        return;   /* not on the list */
+    if (c->dl_prev != NULL)
+        c->dl_prev->dl_next = c->dl_next;
+    else
+        self->dl_head = c->dl_next;
+    if (c->dl_next != NULL)
+        c->dl_next->dl_prev = c->dl_prev;
+    else
+        self->dl_tail = c->dl_prev;
+    c->dl_prev = c->dl_next = NULL;
+}
+
+static void
+deadline_append(RPCObject *self, PendingCall *c)
+{
+    c->dl_prev = self->dl_tail;
+    c->dl_next = NULL;
+    if (self->dl_tail != NULL)
+        self->dl_tail->dl_next = c;
+    else
+        self->dl_head = c;
+    self->dl_tail = c;
+}
+
+static int
+arm_deadline_timer(RPCObject *self)
+{
+    if (self->deadline_timer != NULL || self->dl_head == NULL)
+        return 0;
+    double after = self->dl_head->deadline - green_now();
+    self->deadline_timer = green_timer(self->st, after > 0 ? after : 0, self->on_deadline, NULL);
+    return self->deadline_timer == NULL ? -1 : 0;
+}
+
+/* Take the pending call `uuid` out of the pool and the deadline list;
+ * returns it (new ref) or NULL without an exception if unknown. */
+static PyObject *
+pool_pop(RPCObject *self, PyObject *uuid)
+{
+    PyObject *call = PyDict_GetItemWithError(self->future_pool, uuid);
+    if (call == NULL)
+        return NULL;
+    Py_INCREF(call);
+    deadline_unlink(self, CALL(call));
+    if (PyDict_DelItem(self->future_pool, uuid) < 0) {
+        Py_DECREF(call);
+        return NULL;
+    }
+    return call;
+}
+
+/* Timer: fail every call whose deadline has passed with gevent.Timeout. */
+PyObject *
+rpc_on_deadline(PyObject *op, PyObject *unused)
+{
+    (void)unused;
+    RPCObject *self = RPC(op);
+    green_watcher_close(self->deadline_timer);
+    Py_CLEAR(self->deadline_timer);
+    double now = green_now() + 0.0005;  /* timers may fire a hair early */
+    while (self->dl_head != NULL && self->dl_head->deadline <= now) {
+        PendingCall *c = self->dl_head;
+        PyObject *key = Py_NewRef(c->key);
+        PyObject *fut = pool_pop(self, key);
+        Py_DECREF(key);
+        if (fut == NULL) {
+            PyErr_Clear();
+            deadline_unlink(self, c);   /* defensive: not in the pool */
+            continue;
+        }
+        PyObject *exc = green_timeout_exc(self->st, self->timeout);
+        int rc = exc == NULL ? -1 : future_set_exception(fut, exc);
+        Py_XDECREF(exc);
+        Py_DECREF(fut);
+        if (rc < 0) {
+            pseud_log(self->st, "error", "pseud: could not fail a call that timed out");
+            PyErr_Clear();
+        }
+    }
+    /* later calls must still time out, whatever happened above */
+    if (arm_deadline_timer(self) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+void
+rpc_fail_all_calls(RPCObject *self)
+{
+    green_watcher_close(self->deadline_timer);
+    Py_CLEAR(self->deadline_timer);
+    while (self->dl_head != NULL)
+        deadline_unlink(self, self->dl_head);
+    if (self->future_pool == NULL || PyDict_GET_SIZE(self->future_pool) == 0)
+        return;
+    PyObject *pending = PyDict_Values(self->future_pool);
+    PyDict_Clear(self->future_pool);
+    if (pending == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pending); i++) {
+        PyObject *exc = PyObject_CallFunction(PyExc_ConnectionAbortedError, "s",
+                                              "pseud: the RPC was stopped before the reply came");
+        if (exc == NULL || future_set_exception(PyList_GET_ITEM(pending, i), exc) < 0)
+            PyErr_Clear();
+        Py_XDECREF(exc);
+    }
+    Py_DECREF(pending);
+}
+
+int
+rpc_calls_traverse(RPCObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->future_pool);
+    Py_VISIT(self->deadline_timer);
+    Py_VISIT(self->on_deadline);
+    return 0;
+}
+
+void
+rpc_calls_clear(RPCObject *self)
+{
+    /* the list links calls the pool owns: unlink before letting go */
+    while (self->dl_head != NULL)
+        deadline_unlink(self, self->dl_head);
+    Py_CLEAR(self->future_pool);
+    Py_CLEAR(self->deadline_timer);
+    Py_CLEAR(self->on_deadline);
+}
+
+/* ------------------------------------------------------------ sending */
+
+static PyObject *
+next_uuid(RPCObject *self)
+{
+    unsigned char raw[16];
+    msgid_next(&self->msgids, raw);
+    return PyBytes_FromStringAndSize((const char *)raw, 16);
+}
+
+/* Where work for `user_id` goes: the auth backend may map a user id to a
+ * routing id (servers calling clients); noop keeps it as it is. */
+static PyObject *
+routing_id_for(RPCObject *self, PyObject *user_id)
+{
+    if (self->auth_noop)
+        return Py_NewRef(user_id);
+    PyObject *rid = PyObject_CallMethod(self->auth_backend, "get_routing_id", "O", user_id);
+    if (rid == NULL)
+        return NULL;
+    PyObject *res = convert_identity(rid, "the routing id from get_routing_id()");
+    Py_DECREF(rid);
+    if (res == Py_None) {
+        Py_DECREF(res);
+        return Py_NewRef(user_id);
+    }
+    return res;
+}
+
+PyObject *
+rpc_send_work(PyObject *op, PyObject *peer_in, PyObject *name, PyObject *args, PyObject *kwargs)
+{
+    RPCObject *self = RPC(op);
+    if (rpc_require_socket(self) < 0)
+        return NULL;
+    if (self->state != RPC_RUNNING && rpc_start_reader(self) < 0)
+        return NULL;
+    PyObject *peer = convert_identity(peer_in != NULL ? peer_in : self->peer_routing_id, "the peer id");
+    if (peer == NULL)
+        return NULL;
+    if (peer == Py_None) {
+        Py_DECREF(peer);
+        PyErr_SetString(PyExc_ValueError,
+                        "pseud: no peer to send to: give Client a peer_routing_id, "
+                        "or use rpc.send_to(user_id)");
+        return NULL;
+    }
+    PyObject *routing = routing_id_for(self, peer);
+    Py_DECREF(peer);
+    if (routing == NULL)
+        return NULL;
+
+    /* (name, args, kwargs) on the wire, kwargs {} when none, as upstream sends */
+    PyObject *kw = kwargs != NULL ? Py_NewRef(kwargs) : PyDict_New();
+    PyObject *work = kw != NULL ? PyTuple_Pack(3, name, args, kw) : NULL;
+    Py_XDECREF(kw);
+    PyObject *fut = NULL, *uuid = NULL, *frames = NULL;
+    msgpack_sbuffer local;
+    msgpack_sbuffer_init(&local);
+    if (work == NULL)
+        goto done;
+    msgpack_sbuffer *body = rpc_pack_body(self, work, &local);
+    if (body == NULL)
+        goto done;
+    uuid = next_uuid(self);
+    if (uuid == NULL)
+        goto done;
+    fut = self->st->PendingCall_Type->tp_alloc(self->st->PendingCall_Type, 0);
+    if (fut == NULL)
+        goto done;
+    PendingCall *c = CALL(fut);
+    c->key = Py_NewRef(uuid);
+    c->peer = Py_NewRef(routing);
+    c->deadline = green_now() + self->timeout;
+    if (PyDict_SetItem(self->future_pool, uuid, fut) < 0)
+        goto fail;
+    deadline_append(self, c);
+    const char *data = body->data;
+    size_t size = body->size;
+    if (!self->auth_noop) {
+        /* the plugin is Python and may switch greenlets, and another call
+         * may then reuse the shared buffer: send from the frames' copy */
+        frames = Py_BuildValue("[OyyOyy#]", routing, "", PSEUD_VERSION, uuid,
+                               PSEUD_WORK, body->data, (Py_ssize_t)body->size);
+        if (frames == NULL)
+            goto fail_pooled;
+        PyObject *copy = PyList_GET_ITEM(frames, 5);
+        data = PyBytes_AS_STRING(copy);
+        size = PyBytes_GET_SIZE(copy);
+        body = NULL;
+        PyObject *res = PyObject_CallMethod(self->auth_backend, "save_last_work", "O", frames);
+        if (res == NULL)
+            goto fail_pooled;
+        Py_DECREF(res);
+    }
+    if (rpc_send_or_queue(self, routing, uuid, PSEUD_WORK[0], data, size,
+                          body, c->deadline, fut) < 0)
+        goto fail_pooled;
+    if (arm_deadline_timer(self) < 0)
+        goto fail_pooled;
+    goto done;
+fail_pooled:
+    /* take it back out; stop() or the deadline may have done so already */
+    deadline_unlink(self, c);
+    {
+        PyObject *saved = errors_save();
+        if (PyDict_DelItem(self->future_pool, uuid) < 0)
+            PyErr_Clear();
+        errors_restore(saved);
+    }
+fail:
+    Py_CLEAR(fut);
+done:
+    msgpack_sbuffer_destroy(&local);
+    Py_XDECREF(frames);
+    Py_XDECREF(uuid);
+    Py_XDECREF(work);
+    Py_DECREF(routing);
+    return fut;
+}
+
+/* ------------------------------------------------------------- replies */
+/* ------------------------------------------------------------ replies */
+
+void
+rpc_handle_reply(RPCObject *self, PyObject *routing, PyObject *uuid, int is_error,
+             const char *body, size_t body_len)
+{
+    /* message ids are guessable: a reply only counts from the peer the
+     * call went to, or any peer could answer calls meant for another */
+    PyObject *pending = PyDict_GetItemWithError(self->future_pool, uuid);
+    PyObject *peer = pending != NULL ? CALL(pending)->peer : NULL;
+    if (peer != NULL && (PyBytes_GET_SIZE(peer) != PyBytes_GET_SIZE(routing)
+                         || memcmp(PyBytes_AS_STRING(peer), PyBytes_AS_STRING(routing),
+                                   PyBytes_GET_SIZE(peer)) != 0)) {
+        pseud_log(self->st, "warning", "pseud: reply from %R to a call sent to %R dropped",
+                  routing, peer);
+        return;
+    }
+    PyObject *fut = pool_pop(self, uuid);
+    if (fut == NULL) {
+        PyErr_Clear();
+        pseud_log(self->st, "debug", "pseud: %s for unknown or expired call %R",
+                  is_error ? "ERROR" : "OK", uuid);
+        return;
+    }
+    PyObject *value = codec_unpack(self->packer, body, body_len);
+    int rc;
+    if (value == NULL) {
+        PyObject *why = errors_save();
+        PyObject *exc = PyObject_CallFunction(PyExc_ValueError, "sO",
+                                              "pseud: malformed reply body from the peer",
+                                              why ? why : Py_None);
+        Py_XDECREF(why);
+        rc = exc == NULL ? -1 : future_set_exception(fut, exc);
+        Py_XDECREF(exc);
+    }
+    else if (is_error) {
+        PyObject *exc = remote_error_rebuild(self->st, value);
+        rc = exc == NULL ? -1 : future_set_exception(fut, exc);
+        Py_XDECREF(exc);
+        Py_DECREF(value);
+    }
+    else {
+        rc = future_set_result(fut, value);
+        Py_DECREF(value);
+    }
+    if (rc < 0) {
+        pseud_log(self->st, "error", "pseud: could not resolve a call");
+        PyErr_Clear();
+        /* never leave a caller hanging */
+        PyObject *exc = PyObject_CallFunction(PyExc_Exception, "s", "pseud: bad reply");
+        if (exc == NULL || future_set_exception(fut, exc) < 0)
+            PyErr_Clear();
+        Py_XDECREF(exc);
+    }
+    Py_DECREF(fut);
+}
+
+
+/* --------------------------------------------------- methods and proxies */
+
+
+PyObject *
+rpc_send_to(PyObject *op, PyObject *user_id)
+{
+    RPCObject *self = RPC(op);
+    PyObject *peer = convert_identity(user_id, "send_to()'s user_id");
+    if (peer == NULL)
+        return NULL;
+    if (peer == Py_None) {
+        Py_DECREF(peer);
+        PyErr_SetString(PyExc_TypeError, "pseud: send_to() needs a user id (str or bytes)");
+        return NULL;
+    }
+    PyObject *empty = PyUnicode_FromString("");
+    PyObject *res = NULL;
+    if (empty != NULL) {
+        res = proxy_new(self->st, op, rpc_send_work, peer, empty);
+        Py_DECREF(empty);
+    }
+    Py_DECREF(peer);
+    return res;
+}
+
+PyObject *
+rpc_send_work_method(PyObject *op, PyObject *args, PyObject *kwargs)
+{
+    if (PyTuple_GET_SIZE(args) < 2) {
+        PyErr_SetString(PyExc_TypeError, "send_work(user_id, name, *args, **kwargs)");
+        return NULL;
+    }
+    PyObject *name = PyTuple_GET_ITEM(args, 1);
+    if (!PyUnicode_Check(name)) {
+        PyErr_SetString(PyExc_TypeError, "pseud: send_work()'s name must be a str");
+        return NULL;
+    }
+    PyObject *rest = PyTuple_GetSlice(args, 2, PyTuple_GET_SIZE(args));
+    if (rest == NULL)
+        return NULL;
+    PyObject *res = rpc_send_work(op, PyTuple_GET_ITEM(args, 0), name, rest, kwargs);
+    Py_DECREF(rest);
+    return res;
+}
+
+/* Unknown attributes become proxies: `client.hello` calls the remote 'hello'. */
+PyObject *
+rpc_getattro(PyObject *op, PyObject *name)
+{
+    PyObject *res;
+#if PY_VERSION_HEX < 0x030d0000
+    res = _PyObject_GenericGetAttrWithDict(op, name, NULL, 1);
+    if (res != NULL || PyErr_Occurred())
+        return res;
+#else
+    res = PyObject_GenericGetAttr(op, name);
+    if (res != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError))
+        return res;
+    PyErr_Clear();
+#endif
+    RPCObject *self = RPC(op);
+    if (!PyUnicode_Check(name)
+        || (PyUnicode_GET_LENGTH(name) > 1 && PyUnicode_READ_CHAR(name, 0) == '_'
+            && PyUnicode_READ_CHAR(name, 1) == '_')) {
+        PyErr_Format(PyExc_AttributeError, "%.100s object has no attribute %R",
+                     Py_TYPE(op)->tp_name, name);
+        return NULL;
+    }
+    if (self->sock == NULL) {
+        PyErr_Format(PyExc_RuntimeError, self->state == RPC_STOPPED
+                     ? "pseud: this RPC is stopped; cannot call %R"
+                     : "pseud: you must connect or bind first in order to call %R", name);
+        return NULL;
+    }
+    return proxy_new(self->st, op, rpc_send_work, NULL, name);
+}
+
