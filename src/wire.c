@@ -11,18 +11,18 @@ more(zmq_msg_t *msg)
 }
 
 int
-wire_recv(void *socket, pseud_frames *m)
+wire_recv(void *socket, wire_message *m)
 {
     m->nframes = 0;
     m->problem = NULL;
     m->user_id = NULL;
     if (zmq_msg_init(&m->frames[0]) != 0)
-        return WIRE_ERROR;
+        return WIRE_FAILED;
     if (zmq_msg_recv(&m->frames[0], socket, ZMQ_DONTWAIT) < 0) {
         int err = zmq_errno();
         zmq_msg_close(&m->frames[0]);
         errno = err;
-        return err == EAGAIN ? WIRE_AGAIN : WIRE_ERROR;
+        return err == EAGAIN ? WIRE_NOTHING : WIRE_FAILED;
     }
     m->nframes = 1;
     int total = 1;
@@ -36,11 +36,11 @@ wire_recv(void *socket, pseud_frames *m)
         else
             slot = &extra;
         if (zmq_msg_init(slot) != 0)
-            return WIRE_ERROR;
+            return WIRE_FAILED;
         if (zmq_msg_recv(slot, socket, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(slot);
             m->problem = "truncated multipart message";
-            return WIRE_BAD;
+            return WIRE_MALFORMED;
         }
         has_more = more(slot);
         if (total <= WIRE_FRAMES)   /* counts past 7 mean the same: too many */
@@ -54,25 +54,25 @@ wire_recv(void *socket, pseud_frames *m)
         return WIRE_PROBE;
     if (total != WIRE_FRAMES) {
         m->problem = "wrong number of frames (want 6: routing id, '', version, uuid, type, body)";
-        return WIRE_BAD;
+        return WIRE_MALFORMED;
     }
     zmq_msg_t *f = m->frames;
     if (zmq_msg_size(&f[1]) != 0) {
         m->problem = "second frame is not the empty delimiter";
-        return WIRE_BAD;
+        return WIRE_MALFORMED;
     }
     if (zmq_msg_size(&f[2]) != PSEUD_VERSION_LEN
         || memcmp(zmq_msg_data(&f[2]), PSEUD_VERSION, PSEUD_VERSION_LEN) != 0) {
         m->problem = "unsupported protocol version (want v1)";
-        return WIRE_BAD;
+        return WIRE_MALFORMED;
     }
     if (zmq_msg_size(&f[3]) > WIRE_MAX_UUID) {
         m->problem = "message id longer than 64 bytes";
-        return WIRE_BAD;
+        return WIRE_MALFORMED;
     }
     if (zmq_msg_size(&f[4]) != 1) {
         m->problem = "message type frame is not one byte";
-        return WIRE_BAD;
+        return WIRE_MALFORMED;
     }
     m->routing = zmq_msg_data(&f[0]);
     m->routing_len = zmq_msg_size(&f[0]);
@@ -82,11 +82,11 @@ wire_recv(void *socket, pseud_frames *m)
     m->body = zmq_msg_data(&f[5]);
     m->body_len = zmq_msg_size(&f[5]);
     m->user_id = zmq_msg_gets(&f[5], "User-Id");
-    return WIRE_OK;
+    return WIRE_MESSAGE;
 }
 
 void
-wire_release(pseud_frames *m)
+wire_release(wire_message *m)
 {
     for (int i = 0; i < m->nframes; i++)
         zmq_msg_close(&m->frames[i]);

@@ -1,4 +1,4 @@
-/* Wire protocol v1 (SPEC section 8): receive and check one multipart
+/* Wire protocol v1 (docs/protocol.rst): receive and check one multipart
  * message. No Python objects here: the frames stay libzmq's until released. */
 #ifndef PSEUD_WIRE_H
 #define PSEUD_WIRE_H
@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <zmq.h>
 
+/* Message types (the fifth frame), as one-byte strings: PSEUD_WORK[0]. */
 #define PSEUD_VERSION "v1"
 #define PSEUD_VERSION_LEN 2
 #define PSEUD_OK "\x01"
@@ -19,12 +20,13 @@
 #define WIRE_FRAMES 6          /* routing id, '', version, uuid, type, body */
 #define WIRE_MAX_UUID 64
 
+/* What wire_recv found: distinct from the message types above. */
 enum {
-    WIRE_OK = 0,       /* a well-formed message: the fields below are set */
+    WIRE_MESSAGE = 0,       /* a well-formed message: the fields below are set */
     WIRE_PROBE = 1,    /* [routing id, ''] sent by upstream clients on connect */
-    WIRE_BAD = 2,      /* malformed: `problem` says why; release it and go on */
-    WIRE_AGAIN = 3,    /* nothing to read now */
-    WIRE_ERROR = 4,    /* the socket failed: zmq_errno() says why */
+    WIRE_MALFORMED = 2,      /* malformed: `problem` says why; release it and go on */
+    WIRE_NOTHING = 3,    /* nothing to read now */
+    WIRE_FAILED = 4,    /* the socket failed: zmq_errno() says why */
 };
 
 typedef struct {
@@ -35,14 +37,14 @@ typedef struct {
     char type;
     const char *body;     size_t body_len;
     const char *user_id;       /* ZAP User-Id of the message, or NULL */
-    const char *problem;       /* static text when WIRE_BAD */
-} pseud_frames;
+    const char *problem;       /* static text when WIRE_MALFORMED */
+} wire_message;
 
 /* Receive one whole message without blocking. Frames past the sixth are
- * read and discarded. Unless WIRE_AGAIN/WIRE_ERROR is returned before any
+ * read and discarded. Unless WIRE_NOTHING/WIRE_FAILED is returned before any
  * frame, call wire_release afterwards. */
-int wire_recv(void *socket, pseud_frames *m);
+int wire_recv(void *socket, wire_message *m);
 
-void wire_release(pseud_frames *m);
+void wire_release(wire_message *m);
 
 #endif
