@@ -27,8 +27,10 @@ typedef struct {
     unsigned char depth;        /* containers: 1 + deepest item */
     unsigned char newobj_ok;    /* K_GLOBAL: a class NEWOBJ may make */
     unsigned char set;          /* memo slots: filled */
-    const unsigned char *s;     /* K_STR: the text (not NUL-terminated) */
-    size_t n;
+    const unsigned char *s;     /* K_STR: the text (not NUL-terminated); */
+    size_t n;                   /* K_GLOBAL: the module */
+    const unsigned char *s2;    /* K_GLOBAL: the name */
+    size_t n2;
 } entry;
 
 typedef struct {
@@ -49,6 +51,24 @@ static int
 refuse(const char *why)
 {
     PyErr_Format(PyExc_ValueError, "pseud: pickle refused: %s", why);
+    return -1;
+}
+
+/* refuse, naming the global `cls` (module.qualname) that the entry is or
+ * was made by */
+static int
+refuse_named(const char *what, const entry *cls, const char *why)
+{
+    PyObject *mod = PyUnicode_DecodeUTF8((const char *)cls->s,
+                                         (Py_ssize_t)(cls->n > 200 ? 200 : cls->n), "replace");
+    PyObject *name = mod ? PyUnicode_DecodeUTF8((const char *)cls->s2,
+                                                (Py_ssize_t)(cls->n2 > 200 ? 200 : cls->n2),
+                                                "replace") : NULL;
+    if (name != NULL)
+        PyErr_Format(PyExc_ValueError, "pseud: pickle refused: %s %U.%U: %s",
+                     what, mod, name, why);
+    Py_XDECREF(mod);
+    Py_XDECREF(name);
     return -1;
 }
 
@@ -232,7 +252,12 @@ push_global(model *m, const unsigned char *mod, size_t mod_n,
 {
     if (push(m, K_GLOBAL, 0) < 0)
         return -1;
-    m->stack[m->top - 1].newobj_ok = newobj_allowed(m, mod, mod_n, name, name_n);
+    entry *e = &m->stack[m->top - 1];
+    e->newobj_ok = newobj_allowed(m, mod, mod_n, name, name_n);
+    e->s = mod;
+    e->n = mod_n;
+    e->s2 = name;
+    e->n2 = name_n;
     return 0;
 }
 
@@ -372,12 +397,26 @@ step(model *m, unsigned char op, int *done)
         if (a.kind == K_TUPLE || a.kind == K_LIST || a.kind == K_DICT
             || a.kind == K_STR)
             return refuse("REDUCE of something not callable");
-        return push(m, K_ATOM, 0);
+        if (push(m, K_ATOM, 0) < 0)
+            return -1;
+        if (a.kind == K_GLOBAL) {
+            /* remember what made it, to name it if it is BUILT */
+            entry *e = &m->stack[m->top - 1];
+            e->s = a.s;
+            e->n = a.n;
+            e->s2 = a.s2;
+            e->n2 = a.n2;
+        }
+        return 0;
     case 0x81:                              /* NEWOBJ */
         if (pop(m, &b) < 0 || pop(m, &a) < 0)
             return -1;
-        if (a.kind != K_GLOBAL || !a.newobj_ok)
-            return refuse("NEWOBJ of a class that is never pickled so");
+        if (a.kind != K_GLOBAL)
+            return refuse("NEWOBJ of something not a global class");
+        if (!a.newobj_ok) {
+            return refuse_named("NEWOBJ of", &a, "a class not in the allowlist of "
+                                "NEWOBJ+BUILD (only dateutil's tzlocal)");
+        }
         if (b.kind != K_TUPLE)
             return refuse("NEWOBJ arguments are not a tuple");
         if (m->newobj_seen)
@@ -390,6 +429,9 @@ step(model *m, unsigned char op, int *done)
         if (b.kind != K_DICT)
             return refuse("BUILD with a state that is not a dict");
         entry *t = peek(m);
+        if (t != NULL && t->kind == K_ATOM && t->s2 != NULL)
+            return refuse_named("BUILD of an object made by", t,
+                                "only a fresh NEWOBJ of dateutil's tzlocal may be BUILT");
         if (t == NULL || t->kind != K_NEW)
             return refuse("BUILD of an object that NEWOBJ did not just make");
         t->kind = K_ATOM;
