@@ -353,7 +353,16 @@ PyDoc_STRVAR(Packer_doc,
 "Packer(translation_table=None, max_depth=128)\n\n"
 "msgpack encoder/decoder. translation_table maps ext codes to\n"
 "(cls, pack, unpack) and is merged over the defaults (123 tzinfo,\n"
-"124 timedelta, 125 datetime, 126 date, carried as pickles).");
+"124 timedelta, 125 datetime, 126 date, carried as pickles as upstream\n"
+"pseud does). Entries are tried in ascending code order with isinstance.\n\n"
+"Decoding a default entry's pickle lets out only an allowlist: the\n"
+"datetime classes, zoneinfo.ZoneInfo, and, when installed, dateutil's\n"
+"tzutc, tzlocal, tzoffset and tzfile and pytz's utc, zones and\n"
+"FixedOffset; any other class is refused (ValueError naming it). For a\n"
+"tzinfo class of your own, add an entry for datetime.datetime with a code\n"
+"below 125 on both peers, e.g. {1: (datetime.datetime, pack, unpack)},\n"
+"whose pack writes your tzinfo your way and whose unpack falls back to\n"
+"Packer.default_translation_table[125][2] for other datetimes.");
 
 static PyType_Slot Packer_slots[] = {
     {Py_tp_new, Packer_new},
