@@ -2,7 +2,8 @@
  * reader, because the input comes from the network. Every count and length
  * read from the input is checked against the bytes left before any container
  * or buffer is created, so hostile input costs O(len) memory; nesting is
- * bounded by the Packer's max_depth; anything truncated, trailing or
+ * bounded by the Packer's max_depth and kept on a heap stack, not the C
+ * stack (a greenlet may decode 10000 levels); anything truncated, trailing or
  * reserved is a ValueError. Ext types go to the translation table's unpack
  * function (datetime_ext.c for 123-126) or become ExtType. */
 #include "packer.h"
@@ -144,68 +145,6 @@ check_depth(reader *r, int depth)
     return -1;
 }
 
-static PyObject *decode_obj(reader *r, int depth);
-
-static PyObject *
-decode_array(reader *r, uint64_t n, int depth)
-{
-    if (check_depth(r, depth) < 0 || check_count(r, n, 1, "array") < 0)
-        return NULL;
-    PyObject *t = PyTuple_New((Py_ssize_t)n);
-    if (t == NULL)
-        return NULL;
-    for (uint64_t i = 0; i < n; i++) {
-        PyObject *item = decode_obj(r, depth + 1);
-        if (item == NULL) {
-            Py_DECREF(t);
-            return NULL;
-        }
-        PyTuple_SET_ITEM(t, (Py_ssize_t)i, item);
-    }
-    return t;
-}
-
-static PyObject *
-decode_map(reader *r, uint64_t n, int depth)
-{
-    if (check_depth(r, depth) < 0 || check_count(r, n, 2, "map") < 0)
-        return NULL;
-    PyObject *d = PyDict_New();
-    if (d == NULL)
-        return NULL;
-    for (uint64_t i = 0; i < n; i++) {
-        PyObject *k = decode_obj(r, depth + 1);
-        if (k == NULL)
-            goto error;
-        PyObject *v = decode_obj(r, depth + 1);
-        if (v == NULL) {
-            Py_DECREF(k);
-            goto error;
-        }
-        int rc = PyDict_SetItem(d, k, v);
-        Py_DECREF(v);
-        if (rc < 0) {
-            if (PyErr_ExceptionMatches(PyExc_TypeError)) {
-                PyErr_Clear();
-                PyErr_Format(PyExc_ValueError,
-                             "pseud: unhashable msgpack map key of type %.100s",
-                             Py_TYPE(k)->tp_name);
-            }
-            else {
-                reraise_as_value_error("pseud: cannot use msgpack map key of "
-                                       "type %.100s", Py_TYPE(k)->tp_name);
-            }
-            Py_DECREF(k);
-            goto error;
-        }
-        Py_DECREF(k);
-    }
-    return d;
-error:
-    Py_DECREF(d);
-    return NULL;
-}
-
 static PyObject *
 decode_str(reader *r, uint64_t len)
 {
@@ -283,9 +222,16 @@ float_from_be64(const unsigned char *p)
     return PyFloat_FromDouble(d);
 }
 
+/* read_item's *container: what a NULL without an exception means */
+enum { ITEM_VALUE, ITEM_ARRAY, ITEM_MAP };
+
+/* Read one scalar (a new reference), or only the header of an array or map:
+ * then NULL, no exception, *container ITEM_ARRAY or ITEM_MAP and *count its
+ * length. NULL with ValueError for malformed input. */
 static PyObject *
-decode_obj(reader *r, int depth)
+read_item(reader *r, int *container, uint64_t *count)
 {
+    *container = ITEM_VALUE;
     if (need(r, 1, "an object") < 0)
         return NULL;
     unsigned int b = *r->p++;
@@ -295,10 +241,16 @@ decode_obj(reader *r, int depth)
         return PyLong_FromLong((long)b);
     if (b >= 0xe0)
         return PyLong_FromLong((long)(int8_t)b);
-    if (b <= 0x8f)
-        return decode_map(r, b & 0x0f, depth);
-    if (b <= 0x9f)
-        return decode_array(r, b & 0x0f, depth);
+    if (b <= 0x8f) {
+        *container = ITEM_MAP;
+        *count = b & 0x0f;
+        return NULL;
+    }
+    if (b <= 0x9f) {
+        *container = ITEM_ARRAY;
+        *count = b & 0x0f;
+        return NULL;
+    }
     if (b <= 0xbf)
         return decode_str(r, b & 0x1f);
 
@@ -354,19 +306,163 @@ decode_obj(reader *r, int depth)
             return NULL;
         return decode_str(r, n);
     case 0xdc: case 0xdd:
-        if (read_uint(r, 2 << (b - 0xdc), &n, "array length") < 0)
+        if (read_uint(r, 2 << (b - 0xdc), count, "array length") < 0)
             return NULL;
-        return decode_array(r, n, depth);
+        *container = ITEM_ARRAY;
+        return NULL;
     case 0xde: case 0xdf:
-        if (read_uint(r, 2 << (b - 0xde), &n, "map length") < 0)
+        if (read_uint(r, 2 << (b - 0xde), count, "map length") < 0)
             return NULL;
-        return decode_map(r, n, depth);
+        *container = ITEM_MAP;
+        return NULL;
     default:  /* 0xc1 */
         PyErr_Format(PyExc_ValueError,
                      "pseud: invalid msgpack data: reserved byte 0x%02x at offset %zu",
                      b, offset(r) - 1);
         return NULL;
     }
+}
+
+/* One open container while decoding: the stack of these lives on the heap,
+ * so nesting up to max_depth (at most PSEUD_MAX_DEPTH_LIMIT) costs no C
+ * stack, whatever greenlet or thread decodes. */
+typedef struct {
+    PyObject *obj;      /* the tuple or dict being filled */
+    uint64_t n;         /* items (pairs for a map) it will hold */
+    uint64_t done;
+    PyObject *key;      /* a map's key waiting for its value */
+} open_container;
+
+typedef struct {
+    open_container *items;
+    int len, cap;
+} container_stack;
+
+static void
+container_stack_clear(container_stack *s)
+{
+    for (int i = 0; i < s->len; i++) {
+        Py_XDECREF(s->items[i].obj);
+        Py_XDECREF(s->items[i].key);
+    }
+    PyMem_Free(s->items);
+    s->items = NULL;
+    s->len = s->cap = 0;
+}
+
+/* Open a container of n items (n pairs if is_map), or, if it is empty,
+ * return it complete in *done. Returns 0, or -1 with an exception set. */
+static int
+open_new(reader *r, container_stack *s, int is_map, uint64_t n, PyObject **done)
+{
+    *done = NULL;
+    /* the depth of this container is the number of those around it */
+    if (check_depth(r, s->len) < 0
+        || check_count(r, n, is_map ? 2 : 1, is_map ? "map" : "array") < 0)
+        return -1;
+    PyObject *obj = is_map ? PyDict_New() : PyTuple_New((Py_ssize_t)n);
+    if (obj == NULL)
+        return -1;
+    if (n == 0) {
+        *done = obj;
+        return 0;
+    }
+    if (s->len == s->cap) {
+        int cap = s->cap ? s->cap * 2 : 16;
+        open_container *items = PyMem_Realloc(s->items, (size_t)cap * sizeof *items);
+        if (items == NULL) {
+            Py_DECREF(obj);
+            PyErr_NoMemory();
+            return -1;
+        }
+        s->items = items;
+        s->cap = cap;
+    }
+    open_container *c = &s->items[s->len++];
+    c->obj = obj;
+    c->n = n;
+    c->done = 0;
+    c->key = NULL;
+    return 0;
+}
+
+/* Put `value` (a new reference, consumed) into the innermost open
+ * container. Returns the container, closed, if that filled it (the caller
+ * then puts it into the next one out); NULL with no exception if it is
+ * still open; NULL with an exception on error. */
+static PyObject *
+put(container_stack *s, PyObject *value)
+{
+    open_container *c = &s->items[s->len - 1];
+    if (PyTuple_Check(c->obj)) {
+        PyTuple_SET_ITEM(c->obj, (Py_ssize_t)c->done, value);
+    }
+    else if (c->key == NULL) {
+        c->key = value;
+        return NULL;
+    }
+    else {
+        PyObject *k = c->key;
+        c->key = NULL;
+        int rc = PyDict_SetItem(c->obj, k, value);
+        Py_DECREF(value);
+        if (rc < 0) {
+            if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_ValueError,
+                             "pseud: unhashable msgpack map key of type %.100s",
+                             Py_TYPE(k)->tp_name);
+            }
+            else {
+                reraise_as_value_error("pseud: cannot use msgpack map key of "
+                                       "type %.100s", Py_TYPE(k)->tp_name);
+            }
+            Py_DECREF(k);
+            return NULL;
+        }
+        Py_DECREF(k);
+    }
+    if (++c->done < c->n)
+        return NULL;
+    PyObject *full = c->obj;
+    s->len--;
+    return full;
+}
+
+/* Decode one object, iteratively. */
+static PyObject *
+decode(reader *r)
+{
+    container_stack s = {NULL, 0, 0};
+    for (;;) {
+        int container;
+        uint64_t n = 0;
+        PyObject *value = read_item(r, &container, &n);
+        if (value == NULL) {
+            if (container == ITEM_VALUE
+                || open_new(r, &s, container == ITEM_MAP, n, &value) < 0)
+                goto error;
+            if (value == NULL)
+                continue;           /* opened: read its first item */
+        }
+        /* close every container this value completes */
+        while (s.len > 0) {
+            PyObject *full = put(&s, value);
+            if (full == NULL) {
+                if (PyErr_Occurred())
+                    goto error;
+                break;
+            }
+            value = full;
+        }
+        if (s.len == 0 && value != NULL) {
+            PyMem_Free(s.items);
+            return value;
+        }
+    }
+error:
+    container_stack_clear(&s);
+    return NULL;
 }
 
 PyObject *
@@ -384,7 +480,7 @@ codec_unpack(PyObject *packer, const char *data, size_t len)
     r.start = r.p = (const unsigned char *)data;
     r.end = r.start + len;
     Py_INCREF(packer);
-    PyObject *res = decode_obj(&r, 0);
+    PyObject *res = decode(&r);
     if (res != NULL && r.p != r.end) {
         PyErr_Format(PyExc_ValueError,
                      "pseud: trailing data after msgpack object: %zu extra bytes "
