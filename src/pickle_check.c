@@ -19,13 +19,14 @@ enum {
     K_TUPLE,
     K_LIST,
     K_DICT,
-    K_NEW,          /* the NEWOBJ object, not yet BUILT */
+    K_NEW,          /* the NEWOBJ object, BUILD may fill it */
 };
 
 typedef struct {
     unsigned char kind;
     unsigned char depth;        /* containers: 1 + deepest item */
-    unsigned char newobj_ok;    /* K_GLOBAL: a class NEWOBJ may make */
+    unsigned char newobj_ok;    /* K_GLOBAL: a class NEWOBJ may make (1), and
+                                   BUILD then fill (2) */
     unsigned char set;          /* memo slots: filled */
     const unsigned char *s;     /* K_STR: the text (not NUL-terminated); */
     size_t n;                   /* K_GLOBAL: the module */
@@ -133,8 +134,6 @@ pop(model *m, entry *out)
     if (m->top <= floor_of(m))
         return refuse("stack underflow");
     *out = m->stack[--m->top];
-    if (out->kind == K_NEW)
-        return refuse("the NEWOBJ object is used before it is BUILT");
     return 0;
 }
 
@@ -148,8 +147,6 @@ pop_mark(model *m, unsigned *depth, size_t *count)
     size_t fl = m->marks[--m->n_marks];
     unsigned d = 0;
     for (size_t i = fl; i < m->top; i++) {
-        if (m->stack[i].kind == K_NEW)
-            return refuse("the NEWOBJ object is used before it is BUILT");
         if (m->stack[i].depth > d)
             d = m->stack[i].depth;
     }
@@ -203,7 +200,7 @@ memo_get(model *m, uint64_t idx)
     if (e.kind == K_TUPLE || e.kind == K_LIST || e.kind == K_DICT)
         return refuse("a shared tuple, list or dict");
     if (e.kind == K_NEW)
-        return refuse("the NEWOBJ object is used before it is BUILT");
+        return refuse("the NEWOBJ object fetched from the memo: it may not be BUILT later");
     if (push(m, e.kind, e.depth) < 0)
         return -1;
     m->stack[m->top - 1] = e;
@@ -241,7 +238,7 @@ newobj_allowed(const model *m, const unsigned char *mod, size_t mod_n,
     for (size_t i = 0; i < m->n_newobj; i++) {
         if (same(mod, mod_n, m->newobj[i].module)
             && same(name, name_n, m->newobj[i].name))
-            return 1;
+            return m->newobj[i].build ? 2 : 1;
     }
     return 0;
 }
@@ -298,8 +295,6 @@ step(model *m, unsigned char op, int *done)
     case '.':                               /* STOP */
         if (m->n_marks != 0 || m->top != 1)
             return refuse("STOP with a malformed stack");
-        if (m->stack[0].kind == K_NEW)
-            return refuse("the NEWOBJ object is never BUILT");
         *done = 1;
         return 0;
 
@@ -415,14 +410,24 @@ step(model *m, unsigned char op, int *done)
             return refuse("NEWOBJ of something not a global class");
         if (!a.newobj_ok) {
             return refuse_named("NEWOBJ of", &a, "a class not in the allowlist of "
-                                "NEWOBJ+BUILD (only dateutil's tzlocal)");
+                                "NEWOBJ (dateutil's tzutc, tzoffset, tzlocal)");
         }
         if (b.kind != K_TUPLE)
             return refuse("NEWOBJ arguments are not a tuple");
         if (m->newobj_seen)
             return refuse("more than one NEWOBJ");
         m->newobj_seen = 1;
-        return push(m, K_NEW, 0);
+        if (push(m, a.newobj_ok == 2 ? K_NEW : K_ATOM, 0) < 0)
+            return -1;
+        if (a.newobj_ok != 2) {
+            /* named, so that a BUILD of it is refused naming its class */
+            entry *e = &m->stack[m->top - 1];
+            e->s = a.s;
+            e->n = a.n;
+            e->s2 = a.s2;
+            e->n2 = a.n2;
+        }
+        return 0;
     case 'b': {                             /* BUILD */
         if (pop(m, &b) < 0)
             return -1;
@@ -431,7 +436,8 @@ step(model *m, unsigned char op, int *done)
         entry *t = peek(m);
         if (t != NULL && t->kind == K_ATOM && t->s2 != NULL)
             return refuse_named("BUILD of an object made by", t,
-                                "only a fresh NEWOBJ of dateutil's tzlocal may be BUILT");
+                                "only a fresh NEWOBJ of dateutil's tzlocal or "
+                                "tzoffset may be BUILT");
         if (t == NULL || t->kind != K_NEW)
             return refuse("BUILD of an object that NEWOBJ did not just make");
         t->kind = K_ATOM;

@@ -11,11 +11,12 @@
 /* deepest nesting of tuples, lists and dicts (a tzfile needs 3) */
 #define PICKLE_CHECK_MAX_DEPTH 16
 
-/* A class that NEWOBJ may instantiate, then BUILD fill: module and name as
- * the pickle spells them. */
+/* A class that NEWOBJ may instantiate: module and name as the pickle spells
+ * them, and whether BUILD may then fill the new object. */
 typedef struct {
     const char *module;
     const char *name;
+    int build;
 } pickle_class_name;
 
 /* Run the pickle's opcodes over a model of _pickle's stack (kinds and
@@ -33,10 +34,12 @@ typedef struct {
  *    call .append/.extend/__setitem__ of any other object);
  *  - REDUCE's arguments are a tuple;
  *  - NEWOBJ only of a class in `newobj` (named by GLOBAL or STACK_GLOBAL of
- *    two literal strings), at most once, and its object must be BUILT by the
- *    very next use: BUILD on it exactly once, with a dict (never the
- *    (dict, slots) pair, whose setattr could set __class__); BUILD on
- *    anything else is refused, so no cached or shared tzinfo can be changed.
+ *    two literal strings), at most once;
+ *  - BUILD only on that new object, if its class allows it, while it is
+ *    still on the stack (not fetched from the memo, not yet used), at most
+ *    once, and with a dict (never the (dict, slots) pair, whose setattr
+ *    could set __class__); BUILD on anything else is refused, so no cached
+ *    or shared tzinfo can be changed.
  * Returns 0, or -1 with ValueError set. */
 int pickle_check(const unsigned char *data, size_t len,
                  const pickle_class_name *newobj, size_t n_newobj);

@@ -377,9 +377,12 @@ done:
 /* ---- the allowlist ------------------------------------------------------ */
 
 const pickle_class_name tz_allow_newobj[] = {
-    /* copyreg's default reduction of a plain class: dateutil's tzlocal
-     * (2.x and 4.x) pickles as NEWOBJ + BUILD(its __dict__) */
-    {"dateutil.tz.tz", "tzlocal"},
+    /* copyreg's default reduction of a plain class, NEWOBJ + BUILD(its
+     * __dict__): dateutil's tzlocal (every version), tzoffset and tzutc
+     * (2.x; tzutc has no state) */
+    {"dateutil.tz.tz", "tzlocal", 1},
+    {"dateutil.tz.tz", "tzoffset", 1},
+    {"dateutil.tz.tz", "tzutc", 0},
 };
 const size_t tz_allow_n_newobj = sizeof tz_allow_newobj / sizeof tz_allow_newobj[0];
 
@@ -427,6 +430,79 @@ allow_standin(PyObject *allowed, const char *module, const char *name,
     return rc;
 }
 
+/* The entry of a dateutil class that pickles either as REDUCE (dateutil
+ * 3+: tzutc(), tzoffset(name, offset)) or as copyreg's NEWOBJ (2.x, and
+ * tzlocal in every version): a type, as NEWOBJ requires one, whose tp_new
+ * stands in for the real class. Its _pseud_standin attribute is (real
+ * class, checked constructor or None, error, singleton). With no arguments
+ * (NEWOBJ, or a REDUCE of tzutc()), it returns the tzutc singleton, or an
+ * empty instance of the real class as NEWOBJ would, for the one BUILD that
+ * pickle_check allows; tz_allow_check_result then requires that instance to
+ * hold exactly the attributes a real one has. With arguments, the checked
+ * constructor (tzoffset's) or a refusal. The result is never an instance of
+ * the stand-in, so no __init__ runs. */
+static PyObject *
+standin_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *info = PyObject_GetAttrString((PyObject *)type, "_pseud_standin");
+    if (info == NULL)
+        return NULL;
+    PyObject *res = NULL;
+    if (!PyTuple_Check(info) || PyTuple_GET_SIZE(info) != 4) {
+        PyErr_SetString(PyExc_RuntimeError, "pseud: malformed tzinfo stand-in");
+        goto done;
+    }
+    PyObject *real = PyTuple_GET_ITEM(info, 0), *check = PyTuple_GET_ITEM(info, 1);
+    PyObject *error = PyTuple_GET_ITEM(info, 2);
+    if ((kwds != NULL && PyDict_GET_SIZE(kwds) != 0)
+        || (PyTuple_GET_SIZE(args) != 0 && check == Py_None)) {
+        PyErr_Format(error, "pseud: refusing to unpickle %S with these arguments", real);
+        goto done;
+    }
+    if (PyTuple_GET_SIZE(args) != 0)
+        res = PyObject_Call(check, args, NULL);
+    else if (PyTuple_GET_ITEM(info, 3) == Py_True)
+        res = PyObject_CallNoArgs(real);
+    else
+        res = PyObject_CallMethod(real, "__new__", "O", real);
+done:
+    Py_DECREF(info);
+    return res;
+}
+
+static PyType_Slot standin_slots[] = {
+    {Py_tp_new, standin_new},
+    {0, NULL},
+};
+
+static PyType_Spec standin_spec = {
+    .name = "pseud._pseud.tzinfo_standin",
+    .basicsize = 0,
+    .flags = Py_TPFLAGS_DEFAULT,
+    .slots = standin_slots,
+};
+
+/* allow dateutil.tz.tz.<name> as a stand-in type for mod.<name> */
+static int
+allow_dateutil_class(PyObject *allowed, PyObject *mod, const char *name,
+                     PyObject *check, int singleton, PyObject *error)
+{
+    PyObject *real = PyObject_GetAttrString(mod, name);
+    if (real == NULL)
+        return -1;
+    PyObject *info = Py_BuildValue("(OOOO)", real, check, error,
+                                   singleton ? Py_True : Py_False);
+    PyObject *type = info ? PyType_FromSpec(&standin_spec) : NULL;
+    int rc = -1;
+    if (type != NULL && PyObject_SetAttrString(type, "_pseud_standin", info) == 0)
+        rc = allow(allowed, "dateutil.tz.tz", name, type);
+    Py_DECREF(real);
+    Py_XDECREF(info);
+    Py_XDECREF(type);
+    return rc;
+}
+
+
 static int
 allow_dateutil(PyObject *allowed, PyObject *error)
 {
@@ -435,15 +511,21 @@ allow_dateutil(PyObject *allowed, PyObject *error)
         return -1;
     if (tz == NULL)
         return 0;
-    static const char *const tzoffset_attrs[] = {"tzoffset", NULL};
     int rc = -1;
     PyObject *token = NULL, *self = NULL, *fn = NULL;
-    /* tzutc() and tzlocal() take no arguments: the classes themselves */
-    if (allow_attr(allowed, tz, "dateutil.tz.tz", "tzutc") < 0
-        || allow_attr(allowed, tz, "dateutil.tz.tz", "tzlocal") < 0
-        || allow_standin(allowed, "dateutil.tz.tz", "tzoffset", &safe_tzoffset_def,
-                         tz, tzoffset_attrs, error) < 0)
+    PyObject *tzoffset = PyObject_GetAttrString(tz, "tzoffset");
+    PyObject *check_self = tzoffset ? PyTuple_Pack(2, tzoffset, error) : NULL;
+    PyObject *check = check_self ? PyCFunction_New(&safe_tzoffset_def, check_self) : NULL;
+    Py_XDECREF(tzoffset);
+    Py_XDECREF(check_self);
+    if (check == NULL
+        || allow_dateutil_class(allowed, tz, "tzutc", Py_None, 1, error) < 0
+        || allow_dateutil_class(allowed, tz, "tzlocal", Py_None, 0, error) < 0
+        || allow_dateutil_class(allowed, tz, "tzoffset", check, 0, error) < 0) {
+        Py_XDECREF(check);
         goto done;
+    }
+    Py_DECREF(check);
     /* dateutil >= 3 pickles a tzfile by value through _tzfile._unpickle */
     if (import_optional("dateutil.tz._tzfile", &tzfile_mod) < 0)
         goto done;
@@ -527,6 +609,7 @@ tz_allow_fill(PyObject *allowed, PyObject *error)
 
 /* ---- the BUILD state of tzlocal --------------------------------------- */
 
+/* {cls: its __dict__} of a tzlocal() and a tzoffset('UTC', 0) made here */
 PyObject *
 tz_allow_result_context(void)
 {
@@ -535,26 +618,39 @@ tz_allow_result_context(void)
         return NULL;
     if (tz == NULL)
         Py_RETURN_NONE;
-    PyObject *cls = PyObject_GetAttrString(tz, "tzlocal");
+    PyObject *refs = PyDict_New();
+    PyObject *local = refs ? PyObject_CallMethod(tz, "tzlocal", NULL) : NULL;
+    PyObject *offset = local ? PyObject_CallMethod(tz, "tzoffset", "si", "UTC", 0) : NULL;
+    PyObject *res = NULL;
     Py_DECREF(tz);
-    if (cls == NULL)
-        return NULL;
-    /* the reference: the attributes a tzlocal made here has */
-    PyObject *ref = PyObject_CallNoArgs(cls);
-    PyObject *state = ref ? PyObject_GetAttrString(ref, "__dict__") : NULL;
-    PyObject *copy = state ? PyDict_Copy(state) : NULL;
-    PyObject *res = copy ? PyTuple_Pack(2, cls, copy) : NULL;
-    Py_DECREF(cls);
-    Py_XDECREF(ref);
-    Py_XDECREF(state);
-    Py_XDECREF(copy);
+    if (offset != NULL) {
+        PyObject *made[2] = {local, offset};
+        int i;
+        for (i = 0; i < 2; i++) {
+            PyObject *state = PyObject_GetAttrString(made[i], "__dict__");
+            PyObject *copy = state ? PyDict_Copy(state) : NULL;
+            int rc = copy ? PyDict_SetItem(refs, (PyObject *)Py_TYPE(made[i]), copy) : -1;
+            Py_XDECREF(state);
+            Py_XDECREF(copy);
+            if (rc < 0)
+                break;
+        }
+        if (i == 2)
+            res = Py_NewRef(refs);
+    }
+    Py_XDECREF(refs);
+    Py_XDECREF(local);
+    Py_XDECREF(offset);
     return res;
 }
 
-/* a value of tzlocal's state: the type of the reference's, and small */
+/* a value of a rebuilt object's state: of the type of the reference's (or
+ * None for a str: tzoffset's name may be None), and small */
 static int
 state_value_ok(PyObject *ref, PyObject *v)
 {
+    if (v == Py_None && PyUnicode_CheckExact(ref))
+        return 1;
     if (Py_TYPE(v) != Py_TYPE(ref))
         return 0;
     if (PyDelta_CheckExact(v))
@@ -575,8 +671,6 @@ tz_allow_check_result(PyObject *context, PyObject *obj)
 {
     if (context == Py_None)
         return 0;
-    PyObject *cls = PyTuple_GET_ITEM(context, 0);
-    PyObject *ref = PyTuple_GET_ITEM(context, 1);
     PyObject *tz;
     if (PyDateTime_Check(obj) || PyTime_Check(obj)) {
         tz = PyObject_GetAttrString(obj, "tzinfo");
@@ -587,7 +681,12 @@ tz_allow_check_result(PyObject *context, PyObject *obj)
         tz = Py_NewRef(obj);
     }
     int ok = 1;
-    if ((PyObject *)Py_TYPE(tz) == cls) {
+    PyObject *ref = PyDict_GetItemWithError(context, (PyObject *)Py_TYPE(tz));
+    if (ref == NULL && PyErr_Occurred()) {
+        Py_DECREF(tz);
+        return -1;
+    }
+    if (ref != NULL) {
         PyObject *state = PyObject_GetAttrString(tz, "__dict__");
         if (state == NULL) {
             Py_DECREF(tz);
@@ -610,8 +709,8 @@ tz_allow_check_result(PyObject *context, PyObject *obj)
     Py_DECREF(tz);
     if (!ok) {
         PyErr_SetString(PyExc_ValueError,
-                        "pseud: refusing a pickled dateutil tzlocal whose state "
-                        "differs from tzlocal()'s attributes");
+                        "pseud: refusing a pickled dateutil tzlocal or tzoffset "
+                        "whose state differs from the attributes of one made here");
         return -1;
     }
     return 0;

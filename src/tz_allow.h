@@ -7,8 +7,8 @@
 #include "module.h"
 #include "pickle_check.h"
 
-/* The classes a pickle may instantiate with NEWOBJ and fill with BUILD
- * (dateutil's tzlocal): for pickle_check(). */
+/* The classes a pickle may instantiate with NEWOBJ (dateutil's tzutc,
+ * tzoffset, tzlocal) and whether BUILD may fill them: for pickle_check(). */
 extern const pickle_class_name tz_allow_newobj[];
 extern const size_t tz_allow_n_newobj;
 
@@ -25,9 +25,9 @@ int tz_allow_fill(PyObject *allowed, PyObject *error);
  * not importable), or NULL with an exception set. */
 PyObject *tz_allow_result_context(void);
 
-/* Check a decoded datetime or tzinfo: a dateutil tzlocal made by NEWOBJ
- * and BUILD must hold exactly the attributes, of the same types, as a
- * tzlocal() made here. Returns 0, or -1 with ValueError set. */
+/* Check a decoded datetime or tzinfo: a dateutil tzlocal or tzoffset (made
+ * by NEWOBJ and BUILD) must hold exactly the attributes, of the same types,
+ * as one made here. Returns 0, or -1 with ValueError set. */
 int tz_allow_check_result(PyObject *context, PyObject *obj);
 
 #endif

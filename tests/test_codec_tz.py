@@ -168,11 +168,11 @@ class _Reduce:
         return self.reduce_value
 
 
-def _refused(packer, obj_or_bytes, match=None, protocols=(2, 5)):
+def _refused(packer, obj_or_bytes, match=None, protocols=(2, 5), codes=(123, 125)):
     for protocol in protocols:
         data = obj_or_bytes if isinstance(obj_or_bytes, bytes) else pickle.dumps(
             obj_or_bytes, protocol)
-        for code in (123, 125):
+        for code in codes:
             start = time.perf_counter()
             with pytest.raises(ValueError, match=match):
                 packer.unpackb(_ext(code, data))
@@ -190,7 +190,7 @@ def test_globals_outside_the_allowlist_are_named(packer):
 
 
 def test_newobj_of_a_class_not_allowed_is_refused(packer):
-    for cls in (dateutil_tz_tz.tzutc, datetime.timezone, dict, Packer):
+    for cls in (dateutil_tz_tz.tzstr, datetime.timezone, dict, Packer):
         _refused(packer, _newobj(cls.__module__, cls.__qualname__, {}),
                  match='NEWOBJ of %s.%s' % (cls.__module__, cls.__qualname__))
 
@@ -205,6 +205,9 @@ def test_build_on_shared_instances_is_refused(packer):
         _Reduce(pytz.FixedOffset, (60,), {'_minutes': 'evil'}),
         _Reduce(dateutil_tz_tz.tzlocal, (), {'_std_offset': 'evil'}),
     ]
+    # NEWOBJ of tzutc (dateutil 2.x) gives the singleton: never BUILT
+    _refused(packer, _newobj('dateutil.tz.tz', 'tzutc', {'_evil': 1}),
+             match=r'BUILD of an object made by dateutil\.tz\.tz\.tzutc')
     for case in cases:
         _refused(packer, case, match='BUILD')
     assert '_evil' not in vars(dateutil_tz.tzutc())
@@ -226,6 +229,40 @@ def _tzlocal_newobj(state):
     return _newobj('dateutil.tz.tz', 'tzlocal', state)
 
 
+def _datetime_with(tz_pickle, when):
+    """A protocol 2 datetime pickle around a tzinfo pickle's body."""
+    state = when.__reduce__()[1][0]
+    return (b'\x80\x02cdatetime\ndatetime\nC' + bytes([len(state)]) + state
+            + tz_pickle[2:-1] + b'\x86R.')
+
+
+def test_dateutil_2_pickles_decode(packer):
+    # dateutil 2.x (what most programs, and gevent-era upstream, run)
+    # pickles tzutc and tzoffset with copyreg's NEWOBJ (+ BUILD)
+    when = datetime.datetime(2020, 7, 1, 12)
+    utc = _newobj('dateutil.tz.tz', 'tzutc')
+    assert packer.unpackb(_ext(123, utc)) is dateutil_tz.tzutc()
+    got = packer.unpackb(_ext(125, _datetime_with(utc, when)))
+    assert got == when.replace(tzinfo=dateutil_tz.tzutc()) and got.tzinfo is dateutil_tz.UTC
+    for name in ('BRST', None):
+        want = dateutil_tz.tzoffset(name, -10800)
+        offset = _newobj('dateutil.tz.tz', 'tzoffset', dict(vars(want)))
+        assert packer.unpackb(_ext(123, offset)) == want
+        got = packer.unpackb(_ext(125, _datetime_with(offset, when)))
+        assert got.utcoffset() == datetime.timedelta(hours=-3) and got.tzname() == name
+    local = dict(vars(dateutil_tz.tzlocal()))
+    got = packer.unpackb(_ext(125, _datetime_with(_tzlocal_newobj(local), when)))
+    assert type(got.tzinfo) is dateutil_tz_tz.tzlocal and vars(got.tzinfo) == local
+    # a tzoffset state that is not one
+    for state in ({'_name': 'X', '_offset': 'evil'}, {'_name': 'X'},
+                  {'_name': ('X',), '_offset': datetime.timedelta(0)},
+                  dict(vars(dateutil_tz.tzoffset('X', 0)), _more=1)):
+        _refused(packer, _newobj('dateutil.tz.tz', 'tzoffset', state),
+                 match='differs from the attributes', codes=(123,))
+        _refused(packer, _datetime_with(_newobj('dateutil.tz.tz', 'tzoffset', state), when),
+                 match='differs from the attributes', codes=(125,))
+
+
 def test_tzlocal_state_must_be_tzlocals(packer):
     good = dict(vars(dateutil_tz.tzlocal()))
     # as tzlocal pickles itself: accepted
@@ -240,8 +277,12 @@ def test_tzlocal_state_must_be_tzlocals(packer):
         dict(good, _tznames=('A', 'B') * 20),                  # many names
         dict(good, _hasdst=dateutil_tz.tzutc()),               # an object
     ]
+    when = datetime.datetime(2020, 1, 1)
     for state in bad_states:
-        _refused(packer, _tzlocal_newobj(state), match='tzlocal')
+        _refused(packer, _tzlocal_newobj(state), match='differs from the attributes',
+                 codes=(123,))
+        _refused(packer, _datetime_with(_tzlocal_newobj(state), when),
+                 match='differs from the attributes', codes=(125,))
 
 
 def test_tzlocal_build_may_not_change_class_or_slots(packer):
@@ -250,10 +291,11 @@ def test_tzlocal_build_may_not_change_class_or_slots(packer):
     _refused(packer, _tzlocal_newobj((good, {'__class__': dateutil_tz_tz.tzutc})),
              match='BUILD with a state that is not a dict')
     # NEWOBJ without BUILD leaves a tzlocal without its attributes
-    _refused(packer, _newobj('dateutil.tz.tz', 'tzlocal'), match='never BUILT')
-    # the fresh tzlocal used (here: put in a tuple) before its BUILD
-    _refused(packer, b'\x80\x02cdateutil.tz.tz\ntzlocal\n)\x81\x85.',
-             match='before it is BUILT')
+    _refused(packer, _newobj('dateutil.tz.tz', 'tzlocal'), match='differs from the attributes',
+             codes=(123,))
+    # the new object fetched from the memo (after a use) cannot be BUILT
+    _refused(packer, b'\x80\x02cdateutil.tz.tz\ntzlocal\n)\x81q\x00\x85h\x00}b.',
+             match='fetched from the memo')
     # two NEWOBJ: the second could be BUILT through a memo copy of the first
     twice = _tzlocal_newobj(good)[:-1] + _tzlocal_newobj(good)[2:-1] + b'\x86.'
     _refused(packer, twice, match='more than one NEWOBJ')
@@ -266,7 +308,7 @@ def test_huge_or_recursive_state_is_refused(packer):
              match='too long')
     # fits, but is no tzlocal state
     _refused(packer, _tzlocal_newobj(dict(good, **{'k%d' % i: i for i in range(500)})),
-             match='tzlocal')
+             match='differs from the attributes', codes=(123,))
     # a list that contains itself: EMPTY_LIST BINPUT 0 BINGET 0 APPEND
     _refused(packer, b'\x80\x02]q\x00h\x00a.', match='shared')
     # a dict that contains itself, as a BUILD state
