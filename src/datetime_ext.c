@@ -61,16 +61,16 @@ safe_unpickle(PyObject *self, PyObject *data)
     PyObject *bytesio = PyTuple_GET_ITEM(self, 1);
     PyObject *expected = PyTuple_GET_ITEM(self, 2);
 
-    Py_buffer view;
-    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
+    /* immutable bytes: what is checked is what _pickle reads (a caller may
+     * hand this function a bytearray) */
+    PyObject *bytes = PyBytes_FromObject(data);
+    if (bytes == NULL)
         return NULL;
-    int ok = pickle_check(view.buf, (size_t)view.len, tz_allow_newobj,
+    int ok = pickle_check((const unsigned char *)PyBytes_AS_STRING(bytes),
+                          (size_t)PyBytes_GET_SIZE(bytes), tz_allow_newobj,
                           tz_allow_n_newobj);
-    PyBuffer_Release(&view);
-    if (ok < 0)
-        return NULL;
-
-    PyObject *file = PyObject_CallOneArg(bytesio, data);
+    PyObject *file = ok < 0 ? NULL : PyObject_CallOneArg(bytesio, bytes);
+    Py_DECREF(bytes);
     if (file == NULL)
         return NULL;
     /* latin1: Python 2 peers (gevent-era upstream) pickle the datetime
