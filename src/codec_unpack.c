@@ -333,9 +333,14 @@ typedef struct {
     PyObject *key;      /* a map's key waiting for its value */
 } open_container;
 
+/* the first levels live in the struct (no allocation for usual messages),
+ * deeper ones in a heap array */
+#define INLINE_LEVELS 16
+
 typedef struct {
-    open_container *items;
+    open_container *items;      /* inline, or on the heap once it grew */
     int len, cap;
+    open_container inline_items[INLINE_LEVELS];
 } container_stack;
 
 static void
@@ -345,9 +350,11 @@ container_stack_clear(container_stack *s)
         Py_XDECREF(s->items[i].obj);
         Py_XDECREF(s->items[i].key);
     }
-    PyMem_Free(s->items);
-    s->items = NULL;
-    s->len = s->cap = 0;
+    if (s->items != s->inline_items)
+        PyMem_Free(s->items);
+    s->items = s->inline_items;
+    s->len = 0;
+    s->cap = INLINE_LEVELS;
 }
 
 /* Open a container of n items (n pairs if is_map), or, if it is empty,
@@ -368,8 +375,16 @@ open_new(reader *r, container_stack *s, int is_map, uint64_t n, PyObject **done)
         return 0;
     }
     if (s->len == s->cap) {
-        int cap = s->cap ? s->cap * 2 : 16;
-        open_container *items = PyMem_Realloc(s->items, (size_t)cap * sizeof *items);
+        int cap = s->cap * 2;
+        open_container *items;
+        if (s->items == s->inline_items) {
+            items = PyMem_Malloc((size_t)cap * sizeof *items);
+            if (items != NULL)
+                memcpy(items, s->inline_items, sizeof s->inline_items);
+        }
+        else {
+            items = PyMem_Realloc(s->items, (size_t)cap * sizeof *items);
+        }
         if (items == NULL) {
             Py_DECREF(obj);
             PyErr_NoMemory();
@@ -387,11 +402,11 @@ open_new(reader *r, container_stack *s, int is_map, uint64_t n, PyObject **done)
 }
 
 /* Put `value` (a new reference, consumed) into the innermost open
- * container. Returns the container, closed, if that filled it (the caller
- * then puts it into the next one out); NULL with no exception if it is
- * still open; NULL with an exception on error. */
-static PyObject *
-put(container_stack *s, PyObject *value)
+ * container. Returns 1 with the container, closed, in *full if that filled
+ * it (the caller then puts it into the next one out), 0 if it is still
+ * open, -1 with an exception set. */
+static int
+put(container_stack *s, PyObject *value, PyObject **full)
 {
     open_container *c = &s->items[s->len - 1];
     if (PyTuple_Check(c->obj)) {
@@ -399,7 +414,7 @@ put(container_stack *s, PyObject *value)
     }
     else if (c->key == NULL) {
         c->key = value;
-        return NULL;
+        return 0;
     }
     else {
         PyObject *k = c->key;
@@ -418,22 +433,25 @@ put(container_stack *s, PyObject *value)
                                        "type %.100s", Py_TYPE(k)->tp_name);
             }
             Py_DECREF(k);
-            return NULL;
+            return -1;
         }
         Py_DECREF(k);
     }
     if (++c->done < c->n)
-        return NULL;
-    PyObject *full = c->obj;
+        return 0;
+    *full = c->obj;
     s->len--;
-    return full;
+    return 1;
 }
 
 /* Decode one object, iteratively. */
 static PyObject *
 decode(reader *r)
 {
-    container_stack s = {NULL, 0, 0};
+    container_stack s;
+    s.items = s.inline_items;
+    s.len = 0;
+    s.cap = INLINE_LEVELS;
     for (;;) {
         int container;
         uint64_t n = 0;
@@ -447,16 +465,15 @@ decode(reader *r)
         }
         /* close every container this value completes */
         while (s.len > 0) {
-            PyObject *full = put(&s, value);
-            if (full == NULL) {
-                if (PyErr_Occurred())
-                    goto error;
+            int closed = put(&s, value, &value);
+            if (closed < 0)
+                goto error;
+            if (closed == 0)
                 break;
-            }
-            value = full;
         }
         if (s.len == 0 && value != NULL) {
-            PyMem_Free(s.items);
+            if (s.items != s.inline_items)
+                PyMem_Free(s.items);
             return value;
         }
     }

@@ -53,7 +53,8 @@ static PyMethodDef safe_find_class_def = {
 };
 
 /* The default unpack function of ext 123..126. self is a tuple
- * (SafeUnpickler, io.BytesIO, expected class, tz_allow result context). */
+ * (SafeUnpickler, io.BytesIO, expected class, tz_allow result context,
+ * the unpickler's keyword arguments). */
 static PyObject *
 safe_unpickle(PyObject *self, PyObject *data)
 {
@@ -76,10 +77,8 @@ safe_unpickle(PyObject *self, PyObject *data)
     /* latin1: Python 2 peers (gevent-era upstream) pickle the datetime
      * state as str, which the datetime constructors take in latin1 */
     PyObject *args = PyTuple_Pack(1, file);
-    PyObject *kw = args ? Py_BuildValue("{ss}", "encoding", "latin1") : NULL;
-    PyObject *u = kw ? PyObject_Call(unpickler_cls, args, kw) : NULL;
+    PyObject *u = args ? PyObject_Call(unpickler_cls, args, PyTuple_GET_ITEM(self, 4)) : NULL;
     Py_XDECREF(args);
-    Py_XDECREF(kw);
     Py_DECREF(file);
     if (u == NULL)
         return NULL;
@@ -158,7 +157,7 @@ datetime_ext_default_table(void)
 {
     PyObject *datetime = NULL, *pickle = NULL, *functools = NULL, *io = NULL;
     PyObject *dumps = NULL, *bytesio = NULL, *unpickler = NULL, *table = NULL;
-    PyObject *context = NULL, *result = NULL;
+    PyObject *context = NULL, *unpickler_kw = NULL, *result = NULL;
 
     datetime = PyImport_ImportModule("datetime");
     pickle = datetime ? PyImport_ImportModule("pickle") : NULL;
@@ -192,6 +191,9 @@ datetime_ext_default_table(void)
     context = tz_allow_result_context();
     if (context == NULL)
         goto done;
+    unpickler_kw = Py_BuildValue("{ss}", "encoding", "latin1");
+    if (unpickler_kw == NULL)
+        goto done;
     table = PyDict_New();
     if (table == NULL)
         goto done;
@@ -201,7 +203,7 @@ datetime_ext_default_table(void)
     };
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
         PyObject *cls = PyObject_GetAttrString(datetime, defaults[i].name);
-        PyObject *self = cls ? PyTuple_Pack(4, unpickler, bytesio, cls, context) : NULL;
+        PyObject *self = cls ? PyTuple_Pack(5, unpickler, bytesio, cls, context, unpickler_kw) : NULL;
         PyObject *unpack = self ? PyCFunction_New(&safe_unpickle_def, self) : NULL;
         PyObject *entry = unpack ? PyTuple_Pack(3, cls, dumps, unpack) : NULL;
         PyObject *key = entry ? PyLong_FromLong(defaults[i].code) : NULL;
@@ -224,6 +226,7 @@ done:
     Py_XDECREF(bytesio);
     Py_XDECREF(unpickler);
     Py_XDECREF(context);
+    Py_XDECREF(unpickler_kw);
     Py_XDECREF(table);
     return result;
 }

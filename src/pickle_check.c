@@ -491,9 +491,24 @@ pickle_check(const unsigned char *data, size_t len,
     m.memo_size = len + 1;
     m.newobj = newobj;
     m.n_newobj = n_newobj;
-    m.stack = PyMem_Calloc(len + 1, sizeof(entry));
-    m.memo = PyMem_Calloc(len + 1, sizeof(entry));
-    m.marks = PyMem_Calloc(len + 1, sizeof(size_t));
+    /* most datetime pickles are under 200 bytes: no allocation for those */
+    enum { INLINE = 256 };
+    entry stack_buf[INLINE], memo_buf[INLINE];
+    size_t marks_buf[INLINE];
+    int on_heap = len + 1 > INLINE;
+    if (on_heap) {
+        m.stack = PyMem_Calloc(len + 1, sizeof(entry));
+        m.memo = PyMem_Calloc(len + 1, sizeof(entry));
+        m.marks = PyMem_Calloc(len + 1, sizeof(size_t));
+    }
+    else {
+        /* memo slots must start unset; stack entries and marks are
+         * written before they are read */
+        memset(memo_buf, 0, (len + 1) * sizeof(entry));
+        m.stack = stack_buf;
+        m.memo = memo_buf;
+        m.marks = marks_buf;
+    }
     int rc = -1;
     if (m.stack == NULL || m.memo == NULL || m.marks == NULL) {
         PyErr_NoMemory();
@@ -510,8 +525,10 @@ pickle_check(const unsigned char *data, size_t len,
     }
     rc = 0;
 done:
-    PyMem_Free(m.stack);
-    PyMem_Free(m.memo);
-    PyMem_Free(m.marks);
+    if (on_heap) {
+        PyMem_Free(m.stack);
+        PyMem_Free(m.memo);
+        PyMem_Free(m.marks);
+    }
     return rc;
 }
