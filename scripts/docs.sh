@@ -9,4 +9,4 @@ cd "$PSEUD_ROOT"
 export PSEUD_DOCS_LIB="$PSEUD_LIB"
 export PYTHONSAFEPATH=1     # the repository's pseud/ sources must not shadow the build
 echo "== sphinx-build -> build/docs"
-exec "$PSEUD_VENV/bin/python" -m sphinx -W -n --keep-going -q -b html "$@" docs build/docs
+exec "$PSEUD_VENV/bin/python" -m sphinx -E -W -n --keep-going -q -b html "$@" docs build/docs
