@@ -3,7 +3,8 @@
 Build with ``bash scripts/docs.sh`` (warnings are errors). The API page
 imports the built extension: this file puts ``build/plain/lib`` (made by
 ``scripts/setup-env.sh``'s ``pseud_setup``) first on ``sys.path`` unless
-``PSEUD_DOCS_LIB`` names another build.
+``PSEUD_DOCS_LIB`` names another build: without the compiled extension
+there is no API page to generate.
 """
 import os
 import sys
@@ -13,7 +14,9 @@ from docutils import nodes
 from docutils.parsers.rst.directives.images import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LIB = os.environ.get('PSEUD_DOCS_LIB') or os.path.join(ROOT, 'build', 'plain', 'lib')
+# a relative PSEUD_DOCS_LIB is taken from the repository root (sphinx runs
+# this file from docs/)
+LIB = os.path.join(ROOT, os.environ.get('PSEUD_DOCS_LIB') or os.path.join('build', 'plain', 'lib'))
 sys.path.insert(0, LIB)
 
 import pseud  # noqa: E402  (the built package, for autodoc and the version)
@@ -49,10 +52,13 @@ class OptionalImage(Image):
         _, path = env.relfn2path(self.arguments[0], env.docname)
         if os.path.exists(path):
             return super().run()
-        text = ('(No chart in this build: %s does not exist yet. Run '
-                '"bash bench/run.sh --plot", then build the docs again.)'
-                % os.path.relpath(path, ROOT))
-        return [nodes.paragraph(text, text)]
+        para = nodes.paragraph()
+        para += nodes.Text('No chart in this build: ')
+        para += nodes.literal(text=os.path.relpath(path, ROOT))
+        para += nodes.Text(' does not exist yet. Run ')
+        para += nodes.literal(text='bash bench/run.sh --plot')
+        para += nodes.Text(', then build the docs again.')
+        return [para]
 
 
 def _is_native(obj):
