@@ -28,7 +28,7 @@ release = version = pseud.__version__
 
 extensions = ['sphinx.ext.autodoc']
 autodoc_member_order = 'bysource'
-autodoc_default_options = {'members': True, 'undoc-members': False}
+autodoc_default_options = {}   # each directive in api.rst says what it shows
 root_doc = 'index'
 exclude_patterns = ['_build']
 html_theme = 'alabaster'
