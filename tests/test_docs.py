@@ -14,9 +14,10 @@ DOCS = os.path.join(ROOT, 'docs')
 # the directory this test imported pseud from: the built package
 LIB = os.path.dirname(os.path.dirname(os.path.abspath(pseud.__file__)))
 
+
 def _env():
-    env = dict(os.environ, PYTHONPATH=LIB, PSEUD_DOCS_LIB=LIB, PYTHONSAFEPATH='1')
-    return env
+    """Subprocesses import that build, never the repository's sources."""
+    return dict(os.environ, PYTHONPATH=LIB, PSEUD_DOCS_LIB=LIB, PYTHONSAFEPATH='1')
 
 
 @pytest.mark.skipif(os.environ.get('PSEUD_SANITIZER') == 'address',
