@@ -28,7 +28,8 @@ def _identity(value, what):
 
 
 class BaseRPC(_pseud.RPC):
-    """Common constructor of Server and Client (SPEC section 2)."""
+    """Common constructor of Server and Client: the options of
+    docs/guide/calls.rst, and what plugins use (docs/guide/plugins.rst)."""
 
     _is_server = False
 

@@ -1,4 +1,4 @@
-"""Protocol constants, exceptions and plugin markers of pseud (SPEC section 1).
+"""Protocol constants (docs/protocol.rst), exceptions and plugin markers of pseud.
 
 The markers are zope interfaces when zope.interface is installed, so that
 plugins written in upstream's documented style (``@implementer(IClient)``...)

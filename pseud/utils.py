@@ -1,4 +1,5 @@
-"""Registration of RPC callables, predicates and plugins (SPEC section 4).
+"""Registration of RPC callables, predicates and plugins
+(docs/guide/registries.rst).
 
 The registry itself is native (``pseud._pseud.Registry``); this module
 offers upstream pseud's Python API over it.
