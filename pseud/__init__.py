@@ -11,4 +11,4 @@ from ._pseud import SyncClient, curve_keypair, z85_decode, z85_encode
 from ._version import __version__
 
 __all__ = ['Client', 'Server', 'SyncClient', 'curve_keypair', 'z85_encode',
-           'z85_decode']
+           'z85_decode', '__version__']
