@@ -68,8 +68,13 @@ class BuildPseud(build_ext):
     """build_ext that finds libzmq and msgpack-c only when it runs, and keeps
     each flag set's objects apart."""
 
-    def finalize_options(self):
-        super().finalize_options()
+    _variant = None
+
+    def _configure(self):
+        # here, not in finalize_options: making an sdist finalizes build_ext
+        # (to list the sources) without building anything
+        if self._variant is not None:
+            return
         zmq_cflags, zmq_libs = require('libzmq', ['libzmq'], 'libzmq3-dev')
         # msgpack-c 6 is 'msgpack-c' (Debian 13), msgpack-c 4 is 'msgpack' (Debian 12)
         mp_cflags, mp_libs = require('msgpack-c', ['msgpack-c', 'msgpack'],
@@ -93,6 +98,7 @@ class BuildPseud(build_ext):
         return os.path.join(self._stamp_dir, 'pseud-variant-%s' % where)
 
     def run(self):
+        self._configure()
         stamp = self._stamp()
         try:
             with open(stamp) as f:

@@ -16,6 +16,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STUB = os.path.join(ROOT, 'pseud', '_pseud.pyi')
 
 
+def mypy_env():
+    """mypy reads the sources and their stub (not the test build: no
+    PYTHONPATH), and runs without the sanitizer run's preloads."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('PYTHONPATH', 'LD_PRELOAD', 'ASAN_OPTIONS', 'PYTHONMALLOC')}
+    env['MYPYPATH'] = ROOT
+    return env
+
+
 @pytest.mark.timeout(300)
 def test_mypy_strict_passes_on_examples_cli_and_readme_sample():
     pytest.importorskip('mypy')
@@ -23,9 +32,7 @@ def test_mypy_strict_passes_on_examples_cli_and_readme_sample():
            '--config-file', os.path.join(ROOT, 'pyproject.toml'),
            'examples', os.path.join('pseud', 'cli.py'),
            os.path.join('tests', 'typing', 'readme_snippets.py')]
-    env = dict(os.environ)
-    env.pop('PYTHONPATH', None)     # type-check the sources, with their stub
-    env['MYPYPATH'] = ROOT
+    env = mypy_env()
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=280)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -43,9 +50,7 @@ def test_mypy_sees_the_types_not_any(tmp_path):
         'public, secret = pseud.curve_keypair()\n'
         'total: int = public\n'                                  # bytes, not int
         'client.connect(5555)\n')                                # endpoint is a str
-    env = dict(os.environ)
-    env.pop('PYTHONPATH', None)
-    env['MYPYPATH'] = ROOT
+    env = mypy_env()
     done = subprocess.run([sys.executable, '-m', 'mypy', '--strict', '--no-incremental',
                            '--config-file', os.path.join(ROOT, 'pyproject.toml'),
                            str(wrong)], cwd=ROOT, env=env, capture_output=True,
