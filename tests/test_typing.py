@@ -61,6 +61,25 @@ def test_mypy_sees_the_types_not_any(tmp_path):
     assert 'wrong_use.py:5: error' in done.stdout
 
 
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(os.environ.get('PSEUD_SANITIZER') is not None,
+                    reason='the stub does not depend on the build variant')
+def test_stubtest_finds_the_stub_consistent_with_the_built_module():
+    """mypy's stubtest imports the built extension and compares every name,
+    signature, final class and property with the stub."""
+    pytest.importorskip('mypy.stubtest')
+    env = dict(os.environ)
+    env['MYPYPATH'] = ROOT              # the stub from the sources...
+    env['PYTHONPATH'] = os.path.dirname(os.path.dirname(pseud.__file__))  # ...the built module
+    done = subprocess.run(
+        [sys.executable, '-m', 'mypy.stubtest', 'pseud._pseud',
+         '--mypy-config-file', os.path.join(ROOT, 'pyproject.toml'),
+         '--allowlist', os.path.join(ROOT, 'tests', 'typing', 'stubtest-allowlist.txt')],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=280)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    assert 'Success' in done.stdout
+
+
 def _stub_tree():
     with open(STUB) as f:
         return ast.parse(f.read())
