@@ -1,5 +1,5 @@
-"""Types shared by the annotations of pseud's Python modules (for mypy;
-nothing here is used at run time)."""
+"""Types shared by the annotations of pseud's Python modules (importable at
+run time so that typing.get_type_hints() resolves them)."""
 from __future__ import annotations
 
 from typing import Any, Callable, Protocol, TypeVar, overload

@@ -7,18 +7,16 @@ constructor options into that core's arguments, once per instance.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from . import _pseud
+from ._typing import RegisterRPC
 from .packer import Packer
 from .utils import (auth_backends, create_local_registry, heartbeat_backends,
                     register_rpc)
 
 AttributeWrapper = _pseud.AttributeWrapper
 format_remote_traceback = _pseud.format_remote_traceback
-
-if TYPE_CHECKING:
-    from ._typing import RegisterRPC
 
 _NOT_GIVEN: Any = object()
 

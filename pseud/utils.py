@@ -5,18 +5,16 @@ offers upstream pseud's Python API over it.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar, overload
+from typing import Any, Callable, Iterator, TypeVar, overload
 
 from ._pseud import RPCCallable, Registry, register_predicate_class
 from ._pseud import registry  # the process-wide registry
+from ._typing import F
 
 __all__ = ['registry', 'RPCCallable', 'Registry', 'register_rpc',
            'create_local_registry', 'get_rpc_callable', 'register_predicate',
            'register_auth_backend', 'register_heartbeat_backend',
            'auth_backends', 'heartbeat_backends', 'PluginTable']
-
-if TYPE_CHECKING:
-    from ._typing import F
 
 C = TypeVar('C', bound=type)
 

@@ -174,7 +174,13 @@ def test_wheel_works_with_the_system_libzmq_hidden(tmp_path):
     wheel = built.stdout.strip().splitlines()[-1]
     assert re.search(r'pseud_native-.*-manylinux_\d+_\d+_x86_64\.whl$', wheel), wheel
     with zipfile.ZipFile(wheel) as zf:
-        bundled = [n for n in zf.namelist() if n.startswith('pseud_native.libs/')]
+        names = zf.namelist()
+        entry_points = zf.read(next(n for n in names if n.endswith('.dist-info/entry_points.txt')))
+    bundled = [n for n in names if n.startswith('pseud_native.libs/')]
+    for shipped in ('pseud/py.typed', 'pseud/_pseud.pyi', 'pseud/cli.py', 'pseud/__main__.py'):
+        assert shipped in names, shipped
+    assert b'pseud = pseud.cli:main' in entry_points
+    assert any(n.endswith('.dist-info/licenses/LICENSE') for n in names), names
     assert any(os.path.basename(n).startswith('libzmq-') for n in bundled), bundled
     assert any(os.path.basename(n).startswith('libsodium-') for n in bundled), bundled
 
