@@ -36,6 +36,11 @@ html_title = 'pseud-native %s' % release
 # every cross-reference must resolve (-n): names outside this project are
 # written as literals, not as references
 nitpicky = True
+# the type variables and protocols that annotate the Python modules are
+# private helpers (pseud/_typing.py), not part of the documented API
+nitpick_ignore = [('py:class', name) for name in (
+    'pseud._typing.F', 'pseud._typing.RegisterRPC', 'pseud._typing.Registry',
+    'pseud.utils.C')]
 # the C docstrings open with 'name(args) -> what it returns' written for
 # people, not as annotations: keep that line as text (C signatures come from
 # __text_signature__ where the type has one)
