@@ -37,6 +37,9 @@ mp_cflags, mp_libs = require('msgpack-c', ['msgpack-c', 'msgpack'],
                              'libmsgpack-c-dev (or libmsgpack-dev)')
 
 extra_compile = ['-std=c11', '-Wall', '-Wextra', '-Wno-missing-field-initializers',
+                 # a function missing from an older Python's C API must fail the
+                 # build, not become an implicit int-returning call
+                 '-Werror=implicit-function-declaration',
                  '-fvisibility=hidden']
 extra_link = []
 # PSEUD_SANITIZE=address builds the AddressSanitizer variant CI also tests.
