@@ -25,7 +25,6 @@ from conftest import unique
 
 pytestmark = pytest.mark.timeout(60)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # ------------------------------------------------------------- helpers
@@ -583,6 +582,7 @@ def test_clearing_future_pool_from_python_does_not_crash():
         print('survived')
     ''')
     out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
-                         timeout=30, cwd=ROOT, env=dict(os.environ))
+                         timeout=30, cwd=os.path.dirname(os.path.abspath(__file__)),
+                         env=dict(os.environ))
     assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
     assert out.stdout.strip() == 'survived'

@@ -154,7 +154,8 @@ def test_works_without_gevent(served):
     ''')
     child = subprocess.Popen([sys.executable, '-c', script, endpoint],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=dict(os.environ))
+                             text=True, env=dict(os.environ),
+                             cwd=os.path.dirname(os.path.abspath(__file__)))
     for _ in range(2000):
         if child.poll() is not None:
             break
