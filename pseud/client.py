@@ -1,7 +1,11 @@
 """pseud.Client: the RPC peer that usually connects."""
+import zope.interface
+
 from .common import BaseRPC
+from .interfaces import IClient
 
 
+@zope.interface.implementer(IClient)
 class Client(BaseRPC):
     """An RPC peer calling the server whose routing id is ``peer_routing_id``.
 

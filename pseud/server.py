@@ -1,7 +1,11 @@
 """pseud.Server: the RPC peer that usually binds."""
+import zope.interface
+
 from .common import BaseRPC
+from .interfaces import IServer
 
 
+@zope.interface.implementer(IServer)
 class Server(BaseRPC):
     """An RPC peer whose ROUTER socket's routing id is ``user_id``.
 
