@@ -1,4 +1,4 @@
-"""Lifecycle and leaks (SPEC section 3, DESIGN "Pitfalls"): file descriptors,
+"""Lifecycle and leaks (docs/guide/calls.rst, docs/architecture.rst): file descriptors,
 futures, greenlets and memory per call, never-resolved futures, stop() in
 awkward places, collectability of stopped objects, many RPCs at once, and a
 server coming back under the same identity.

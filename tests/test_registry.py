@@ -1,4 +1,4 @@
-"""Registry, RPCCallable, predicates and register_rpc (SPEC section 4)."""
+"""Registry, RPCCallable, predicates and register_rpc (docs/guide/registries.rst)."""
 import functools
 import os
 import subprocess

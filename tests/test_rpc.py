@@ -1,5 +1,6 @@
-"""End to end: Server and Client over real sockets (SPEC sections 2-5),
-including every example of the user document."""
+"""End to end: Server and Client over real sockets (docs/guide/calls.rst,
+docs/guide/registries.rst, docs/guide/errors.rst), including every example
+of docs/quickstart.rst."""
 import datetime
 import os
 import subprocess
@@ -26,7 +27,7 @@ def global_name(request):
     return name
 
 
-def test_seed_first_example(make_server, make_client, request):
+def test_quickstart_first_example(make_server, make_client, request):
     server, endpoint = make_server('remote')
     # register locally for this server only
     server.register_rpc(str.lower)
