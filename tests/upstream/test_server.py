@@ -56,7 +56,7 @@ def make_one_server(user_id, endpoint):
 
 
 @pytest.mark.xfail(strict=True, reason='second round: a pyzmq socket reaches a pseud inproc endpoint only when pseud shares the pyzmq context (context= sharing)')
-@pytest.mark.timeout(10)
+@pytest.mark.timeout(5)
 def test_job_running():
     from pseud.interfaces import OK, VERSION, WORK
     from pseud.utils import register_rpc
@@ -81,7 +81,7 @@ def test_job_running():
 
 
 @pytest.mark.xfail(strict=True, reason='second round: a pyzmq socket reaches a pseud inproc endpoint only when pseud shares the pyzmq context (context= sharing)')
-@pytest.mark.timeout(10)
+@pytest.mark.timeout(5)
 def test_job_not_found():
     from pseud.packer import Packer
     import pseud
@@ -107,7 +107,7 @@ def test_job_not_found():
 
 
 @pytest.mark.xfail(strict=True, reason='second round: a pyzmq socket reaches a pseud inproc endpoint only when pseud shares the pyzmq context (context= sharing)')
-@pytest.mark.timeout(10)
+@pytest.mark.timeout(5)
 def test_job_raise():
     from pseud.interfaces import ERROR, VERSION, WORK
     from pseud.packer import Packer
