@@ -1,5 +1,6 @@
 """Tests of pseud._pseud.Future, the gevent AsyncResult-compatible future."""
 import gc
+import os
 import sys
 import weakref
 
@@ -410,7 +411,8 @@ def test_get_in_fresh_process_before_hub_started():
         "    print('timeout')\n"
     )
     out = subprocess.run([sys.executable, '-c', code], capture_output=True,
-                         text=True, timeout=8)
+                         text=True, timeout=8,
+                         cwd=os.path.dirname(os.path.abspath(__file__)))
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ['ok', 'timeout']
 
