@@ -13,7 +13,6 @@ def test_datetime_without_timezone():
     assert Packer().unpackb(Packer().packb(date)) == date
 
 
-@pytest.mark.xfail(strict=True, reason='timezone-aware datetimes (dateutil tzlocal) are not decoded yet: the codec work of issue 8, another branch')
 def test_datetime_with_timezone():
     from pseud.packer import Packer
 
@@ -28,7 +27,7 @@ def test_packer_normal():
     assert packer.unpackb(packer.packb('data')) == 'data'
 
 
-@pytest.mark.xfail(strict=True, reason='trailing bytes raise ValueError, not msgpack.ExtraData: the codec (another branch) decides; pseud itself never imports msgpack')
+@pytest.mark.xfail(strict=True, reason='trailing bytes raise ValueError, not msgpack.ExtraData (a ValueError subclass): pseud itself never imports msgpack')
 def test_packer_failure():
     import msgpack
     from pseud.packer import Packer
