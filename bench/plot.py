@@ -1,0 +1,62 @@
+"""Draw a suite's JSON as a bar chart: per scenario, each row's rate as a
+ratio to raw-c's (1.0 = raw-c), one bar per row.
+
+    python bench/plot.py bench/results/suite-....json chart.png
+
+Run with the peers venv's python (run.sh --plot installs matplotlib there;
+it is not a dependency of pseud-native)."""
+import json
+import sys
+
+import matplotlib
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+
+BASE = 'raw-c'
+
+
+def ratios(data):
+    """{row: [ratio or None per scenario]}, the scenario names."""
+    results = data['results']
+    names = [n for n, table in results.items()
+             if n != 'rss-1M' and 'median' in table.get(BASE, {})]
+    rows = [r for r in data.get('rows') or next(iter(results.values())) if r != BASE]
+    out = {}
+    for row in rows:
+        out[row] = [results[n].get(row, {}).get('median', 0) / results[n][BASE]['median']
+                    if 'median' in results[n].get(row, {}) else None for n in names]
+    return out, names
+
+
+def draw(data, path):
+    table, names = ratios(data)
+    if not names:
+        raise SystemExit('no scenario with a raw-c figure to compare with')
+    rows = list(table)
+    width = 0.8 / max(len(rows), 1)
+    fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(names)), 4.8))
+    for i, row in enumerate(rows):
+        xs = [j + (i - (len(rows) - 1) / 2) * width for j in range(len(names))]
+        heights = [v if v is not None else 0 for v in table[row]]
+        bars = ax.bar(xs, heights, width, label=row)
+        for x, v in zip(xs, table[row]):
+            ax.text(x, (v or 0) + 0.01, 'n/a' if v is None else '%.2f' % v,
+                    ha='center', va='bottom', fontsize=7, rotation=90)
+        del bars
+    ax.axhline(1.0, color='black', linewidth=0.8, linestyle='--')
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names)
+    ax.set_ylabel('rate / raw-c rate (same run)')
+    busy = ' (machine busy)' if data.get('load', {}).get('busy') else ''
+    ax.set_title('pseud-native benchmark: ratio to raw-c, %d repetition(s) of %.1f s%s'
+                 % (data.get('repeat', 1), data.get('seconds', 0), busy))
+    top = max([v for vals in table.values() for v in vals if v is not None] + [1.0])
+    ax.set_ylim(0, top * 1.25)
+    ax.legend(fontsize=8, ncol=min(len(rows), 4), loc='upper right')
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == '__main__':
+    with open(sys.argv[1]) as fh:
+        draw(json.load(fh), sys.argv[2])
