@@ -43,7 +43,7 @@ def draw(data, path):
             ax.text(x, (v or 0) + 0.01, 'n/a' if v is None else '%.2f' % v,
                     ha='center', va='bottom', fontsize=7, rotation=90)
         del bars
-    ax.axhline(1.0, color='black', linewidth=0.8, linestyle='--')
+    ax.axhline(1.0, color='black', linewidth=0.8, linestyle='--', label='raw-c (= 1)')
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names)
     ax.set_ylabel('rate / raw-c rate (same run)')

@@ -455,9 +455,10 @@ def main():
         'before: ' + w for w in machine.busy_reasons(load, busiest)]
     if why:
         say('# WARNING: the machine was busy (rule: 1-min load average > %.1f x cores, or '
-            'another process > %.0f%% CPU): %s. Trust ratios from this run and CPU per '
-            'call, not absolute rates.' % (machine.LOAD_PER_CORE, machine.OTHER_PROCESS_PCT,
-                                           '; '.join(why)))
+            'another process > %.0f%% CPU): %s. %s' % (
+                machine.LOAD_PER_CORE, machine.OTHER_PROCESS_PCT, '; '.join(why),
+                'Instruction counts do not depend on it.' if args.callgrind else
+                'Trust ratios from this run and CPU per call, not absolute rates.'))
     load_info = {'before': {'loadavg': load, 'busiest': busiest},
                  'after': {'loadavg': after.load, 'busiest_during': during},
                  'busy': why}

@@ -147,7 +147,9 @@ static int serve(int bind, const char *endpoint)
     char line[64];
     for (;;) {
         if (zmq_poll(items, 2, -1) < 0) die("poll");
-        if (items[1].revents & ZMQ_POLLIN) {       /* the driver asks for usage */
+        /* the driver asks for usage; a closed pipe polls as POLLHUP, which
+         * zmq_poll reports as ZMQ_POLLERR, not POLLIN: fgets sees the end */
+        if (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) {
             if (!fgets(line, sizeof line, stdin)) return 0;
             printf("{\"cpu\": %.6f, \"rss_kb\": %ld}\n", cpu_seconds(), rss_kb());
             fflush(stdout);
