@@ -381,6 +381,11 @@ def pick_rows(args):
     if args.rows:
         wanted = args.rows.split(',')
         rows = [r if r != 'compare' else args.compare_label for r in wanted]
+        known = set(ROWS) | {'hang'} | ({args.compare_label} if args.compare_path else set())
+        unknown = [r for r in rows if r not in known]
+        if unknown:
+            raise SystemExit('--rows: unknown %s (known: %s; "compare" needs --compare)'
+                             % (', '.join(unknown), ', '.join(sorted(known))))
     return rows
 
 
