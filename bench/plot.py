@@ -1,11 +1,13 @@
 """Draw a suite's JSON as a bar chart: per scenario, each row's rate as a
-ratio to raw-c's (1.0 = raw-c), one bar per row.
+ratio to raw-c's (1.0 = raw-c; the median of the per-repetition ratios),
+one bar per row.
 
     python bench/plot.py bench/results/suite-....json chart.png
 
 Run with the peers venv's python (run.sh --plot installs matplotlib there;
 it is not a dependency of pseud-native)."""
 import json
+import statistics
 import sys
 
 import matplotlib
@@ -23,9 +25,19 @@ def ratios(data):
     rows = [r for r in data.get('rows') or next(iter(results.values())) if r != BASE]
     out = {}
     for row in rows:
-        out[row] = [results[n].get(row, {}).get('median', 0) / results[n][BASE]['median']
-                    if 'median' in results[n].get(row, {}) else None for n in names]
+        out[row] = [_ratio(results[n].get(row, {}), results[n][BASE]) for n in names]
     return out, names
+
+
+def _ratio(mine, base):
+    """The median of the per-repetition ratios (as the tables print them)
+    when both rows have a rate for every repetition, else of the medians."""
+    if 'median' not in mine:
+        return None
+    a, b = mine.get('runs', []), base.get('runs', [])
+    if a and len(a) == len(b):
+        return statistics.median(x / y for x, y in zip(a, b))
+    return mine['median'] / base['median']
 
 
 def draw(data, path):
