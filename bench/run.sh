@@ -5,7 +5,8 @@
 # Options handled here (the rest go to suite.py):
 #   --compare REV|PATH   build another commit (or a source tree) of pseud-native
 #                        into bench/.compare/ and measure it as a row of its own
-#   --plot FILE.png      bar chart of the ratios to raw-c (matplotlib, peers venv)
+#   --plot [FILE.png]    bar chart of the ratios to raw-c (matplotlib, peers venv);
+#                        without FILE: docs/_static/bench.png, which docs/performance.rst shows
 #   --callgrind          instructions per call under valgrind (installed if missing)
 source "$(dirname "$0")/../scripts/setup-env.sh"
 pseud_setup plain
@@ -58,8 +59,11 @@ while [ $# -gt 0 ]; do
     case $1 in
         --compare) COMPARE=${2:?--compare needs a git revision or a path}; shift ;;
         --compare=*) COMPARE=${1#--compare=} ;;
-        --plot) PLOT=${2:?--plot needs a FILE.png}; ARGS+=(--plot "$2"); shift ;;
         --plot=*) PLOT=${1#--plot=}; ARGS+=(--plot "$PLOT") ;;
+        --plot)   # FILE.png, or the chart docs/performance.rst shows
+            if [ $# -gt 1 ] && [[ $2 == *.png ]]; then PLOT=$2; shift
+            else PLOT="$PSEUD_ROOT/docs/_static/bench.png"; mkdir -p "$(dirname "$PLOT")"; fi
+            ARGS+=(--plot "$PLOT") ;;
         --callgrind) CALLGRIND=1; ARGS+=("$1") ;;
         *) ARGS+=("$1") ;;
     esac
