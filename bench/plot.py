@@ -65,6 +65,10 @@ def draw(data, path):
     top = max([v for vals in table.values() for v in vals if v is not None] + [1.0])
     ax.set_ylim(0, top * 1.25)
     ax.legend(fontsize=8, ncol=min(len(rows), 4), loc='upper right')
+    left_out = [n for n in data['results'] if n not in names and n != 'rss-1M']
+    if left_out:
+        fig.text(0.01, 0.01, 'not shown (no raw-c figure to divide by): ' + ', '.join(left_out),
+                 fontsize=7, color='dimgray')
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
