@@ -42,7 +42,7 @@ def _suite(tmp_path, only, line_timeout):
     env = dict(os.environ, BENCH_TEST_TAG=tag, BENCH_HANG_PIDFILE=str(pidfile))
     argv = [sys.executable, os.path.join(BENCH, 'suite.py'),
             '--native-python', sys.executable, '--native-path', BENCH,
-            '--peers-python', sys.executable, '--raw-c', '/nonexistent',
+            '--peers-python', sys.executable, '--raw-c', str(tmp_path / 'no-raw-c'),
             '--rows', 'hang', '--only', only, '--quick',
             '--line-timeout', str(line_timeout)]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
