@@ -46,7 +46,7 @@ def run_cli(tmp_path, *args, extra_path=None):
     with open(out_path, 'w') as out, open(err_path, 'w') as err:
         proc = subprocess.Popen([sys.executable, '-m', 'pseud'] + list(args),
                                 stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                env=_env(extra_path))
+                                env=_env(extra_path), cwd=str(tmp_path))
     deadline = time.monotonic() + SUBPROCESS_LIMIT
     while proc.poll() is None:
         if time.monotonic() > deadline:
@@ -113,7 +113,7 @@ def serve_cli(tmp_path):
                 [sys.executable, '-m', 'pseud', 'serve', target,
                  '--bind', 'tcp://127.0.0.1:*', '--id', server_id] + list(args),
                 stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                env=_env(extra_path))
+                env=_env(extra_path), cwd=str(tmp_path))
         served = Served(proc, out_path, err_path)
         served.server_id = server_id
         started.append(served)
