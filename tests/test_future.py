@@ -250,7 +250,11 @@ def test_many_waiters():
         results.append(f.get())
 
     greenlets = [gevent.spawn(waiter) for _ in range(100)]
-    gevent.sleep(0.01)
+    # gevent stops running spawned greenlets after its switch interval and
+    # polls: on a loaded machine some start only in a later loop iteration
+    with gevent.Timeout(2, False):
+        while 'links=100' not in repr(f):
+            gevent.sleep(0.01)
     assert 'links=100' in repr(f)
     f.set('go')
     gevent.joinall(greenlets, timeout=2)
