@@ -5,10 +5,11 @@ protocol v1. ``import pseud`` needs gevent only when a call is made.
 """
 from . import interfaces, utils  # noqa: F401
 from . import auth, heartbeat, predicate  # noqa: F401  (register built-in plugins)
+from .broker import Broker
 from .client import Client
 from .server import Server
 from ._pseud import SyncClient, curve_keypair, z85_decode, z85_encode
 
-__all__ = ['Client', 'Server', 'SyncClient', 'curve_keypair', 'z85_encode',
+__all__ = ['Broker', 'Client', 'Server', 'SyncClient', 'curve_keypair', 'z85_encode',
            'z85_decode']
 __version__ = '0.1.0'

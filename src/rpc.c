@@ -11,6 +11,7 @@
  * for good). */
 #include "rpc.h"
 #include "rpc_object.h"
+#include "broker.h"
 #include "convert.h"
 #include "errors.h"
 #include "green.h"
@@ -51,6 +52,28 @@ configure_plugin(PyObject *plugin)
     return 0;
 }
 
+/* Worker mode (docs/guide/scaling.rst): every worker of a service needs
+ * its own routing id at the broker's backend, the service id + '.' + this
+ * process's random message-id prefix in hex; PROBE_ROUTER announces it to
+ * the broker on each (re)connect, heartbeats notice a broker host gone. */
+static int
+worker_socket_options(RPCObject *self, void *s)
+{
+    char rid[256];
+    Py_ssize_t n = PyBytes_GET_SIZE(self->user_id);
+    memcpy(rid, PyBytes_AS_STRING(self->user_id), n);
+    rid[n++] = '.';
+    for (int k = 0; k < 8; k++)
+        n += snprintf(rid + n, 3, "%02x", self->msgids.prefix[k]);
+    int one = 1, ivl = 500, timeout = 1500;
+    if (zmq_setsockopt(s, ZMQ_ROUTING_ID, rid, n) != 0
+        || zmq_setsockopt(s, ZMQ_PROBE_ROUTER, &one, sizeof(one)) != 0
+        || zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl)) != 0
+        || zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof(timeout)) != 0)
+        return -1;
+    return 0;
+}
+
 static int
 setup_socket(RPCObject *self)
 {
@@ -78,9 +101,10 @@ setup_socket(RPCObject *self)
         || zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero)) != 0
         || zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one)) != 0
         || (maxsize > 0 && zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxsize, sizeof(maxsize)) != 0)
-        || (self->is_server && self->user_id != Py_None
+        || (self->is_server && self->user_id != Py_None && self->broker_id == NULL
             && zmq_setsockopt(s, ZMQ_ROUTING_ID, PyBytes_AS_STRING(self->user_id),
-                              PyBytes_GET_SIZE(self->user_id)) != 0)) {
+                              PyBytes_GET_SIZE(self->user_id)) != 0)
+        || (self->broker_id != NULL && worker_socket_options(self, s) < 0)) {
         errors_raise_what(self->st, zmq_errno(), "configuring the socket");
         zmq_close(s);
         return -1;
@@ -108,10 +132,23 @@ setup_socket(RPCObject *self)
     return 0;
 }
 
+static int
+refuse_in_worker_mode(RPCObject *self)
+{
+    if (self->broker_id == NULL)
+        return 0;
+    PyErr_SetString(PyExc_RuntimeError, "pseud: this Server is a broker's worker "
+                    "(connect_broker): it serves only through its broker; use another "
+                    "Server to bind or connect directly");
+    return -1;
+}
+
 static PyObject *
 rpc_bind(PyObject *op, PyObject *endpoint)
 {
     RPCObject *self = RPC(op);
+    if (refuse_in_worker_mode(self) < 0)
+        return NULL;
     PyObject *ep = convert_endpoint(endpoint);
     if (ep == NULL || setup_socket(self) < 0) {
         Py_XDECREF(ep);
@@ -134,6 +171,8 @@ static PyObject *
 rpc_connect(PyObject *op, PyObject *endpoint)
 {
     RPCObject *self = RPC(op);
+    if (refuse_in_worker_mode(self) < 0)
+        return NULL;
     PyObject *ep = convert_endpoint(endpoint);
     if (ep == NULL || setup_socket(self) < 0) {
         Py_XDECREF(ep);
@@ -145,6 +184,46 @@ rpc_connect(PyObject *op, PyObject *endpoint)
         zmq_setsockopt(self->sock, ZMQ_PROBE_ROUTER, &one, sizeof(one));
     if (zmq_connect(self->sock, PyBytes_AS_STRING(ep)) != 0) {
         errors_raise_what(self->st, zmq_errno(), "cannot connect to %R", ep);
+        Py_DECREF(ep);
+        return NULL;
+    }
+    Py_DECREF(ep);
+    Py_RETURN_NONE;
+}
+
+/* connect_broker(endpoint): make this Server a worker of the broker at
+ * `endpoint` (docs/guide/scaling.rst). */
+static PyObject *
+rpc_connect_broker(PyObject *op, PyObject *endpoint)
+{
+    RPCObject *self = RPC(op);
+    if (!self->is_server || self->user_id == Py_None
+        || PyBytes_GET_SIZE(self->user_id) > 200) {
+        PyErr_SetString(PyExc_TypeError, "pseud: connect_broker() is for a Server named "
+                        "by its service id (at most 200 bytes): "
+                        "Server('svc').connect_broker('tcp://broker:5556')");
+        return NULL;
+    }
+    if (self->broker_id == NULL) {
+        if (self->state != RPC_NEW) {
+            PyErr_SetString(PyExc_RuntimeError, "pseud: call connect_broker() before bind() "
+                            "or connect(): a worker serves only through its broker");
+            return NULL;
+        }
+        self->broker_id = PyBytes_FromFormat(BROKER_ID_PREFIX "%s", "");
+        if (self->broker_id == NULL)
+            return NULL;
+        PyBytes_Concat(&self->broker_id, self->user_id);
+        if (self->broker_id == NULL)
+            return NULL;
+    }
+    PyObject *ep = convert_endpoint(endpoint);
+    if (ep == NULL || setup_socket(self) < 0) {
+        Py_XDECREF(ep);
+        return NULL;
+    }
+    if (zmq_connect(self->sock, PyBytes_AS_STRING(ep)) != 0) {
+        errors_raise_what(self->st, zmq_errno(), "cannot connect to the broker at %R", ep);
         Py_DECREF(ep);
         return NULL;
     }
@@ -439,6 +518,7 @@ rpc_clear(PyObject *op)
     Py_CLEAR(self->auth_backend);
     Py_CLEAR(self->heartbeat_backend);
     Py_CLEAR(self->last_endpoint);
+    Py_CLEAR(self->broker_id);
     fdwatch_clear(&self->watch);
     Py_CLEAR(self->socket_obj);
     Py_CLEAR(self->reader_waiter);
@@ -553,6 +633,8 @@ static PyMemberDef rpc_members[] = {
 static PyMethodDef rpc_methods[] = {
     {"bind", rpc_bind, METH_O, "bind(endpoint): bind the socket; returns the resolved endpoint."},
     {"connect", rpc_connect, METH_O, "connect(endpoint): connect the socket."},
+    {"connect_broker", rpc_connect_broker, METH_O,
+     "connect_broker(endpoint): serve as a worker of the broker at endpoint (before any bind/connect)."},
     {"disconnect", rpc_disconnect, METH_O, "disconnect(endpoint)."},
     {"start", rpc_start, METH_NOARGS, "Start the background reader (harmless if running)."},
     {"stop", rpc_stop, METH_NOARGS, "Stop the reader and plugins, close the socket; pending calls fail. Idempotent."},

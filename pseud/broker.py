@@ -1,0 +1,146 @@
+"""pseud.Broker: one service on many worker processes (docs/guide/scaling.rst).
+
+Clients connect to the frontend exactly as to ``Server(service_id)``;
+workers are ordinary Servers of that id that call
+``server.connect_broker(backend_endpoint)`` instead of ``bind``. The routing
+itself is the C type ``pseud._pseud.Broker``: this module only turns the
+options into its arguments and sets up the frontend's security plugin.
+"""
+from . import _pseud
+from .auth import _RoutedServer
+from .common import _identity
+from .utils import auth_backends
+
+__all__ = ['Broker']
+
+# the server-side plugins whose checks all happen in the ZAP handler (C):
+# the broker can admit their peers without running Python per message
+_BROKERABLE = (_RoutedServer,)
+
+
+class _FrontendPeer:
+    """What a server-side security plugin reads from the RPC it adapts,
+    for the broker's frontend socket."""
+
+    _is_server = True
+
+    def __init__(self, broker, user_id, public_key, secret_key):
+        self._broker = broker
+        self.user_id = user_id
+        self.public_key = public_key
+        self.secret_key = secret_key
+        self.password = None
+
+    @property
+    def socket(self):
+        return self._broker._core.frontend_socket
+
+
+class Broker:
+    """A load-balancing broker for the service ``service_id``.
+
+    ``Broker('svc', frontend='tcp://*:5555', backend='tcp://*:5556')``;
+    then ``start()`` to route from the gevent hub of this process, or
+    ``run()`` to route until ``stop()`` or Ctrl-C (its own process).
+
+    max_in_flight: calls a worker runs at once (least-outstanding choice
+    below this). max_queue: calls that may wait for a free worker; past it
+    a call gets ERROR RuntimeError at once. timeout: how long a call may
+    wait in the queue (and a worker's call to a client may take), seconds.
+    heartbeat: ZMTP heartbeat interval on both sockets (0: off); a peer
+    silent for three intervals is disconnected. security_plugin,
+    public_key, secret_key: as for a Server, at the frontend; the built-in
+    ZAP-checked plugins ('plain', 'trusted_peer', 'trusted_curve') are
+    supported, and the caller's user id reaches the worker.
+    """
+
+    def __init__(self, service_id, frontend=None, backend=None, max_in_flight=1,
+                 max_queue=1000, timeout=5.0, heartbeat=0.5,
+                 security_plugin='noop_auth_backend', public_key=None, secret_key=None,
+                 max_message_size=64 * 1024 * 1024):
+        for name, value in (('max_in_flight', max_in_flight), ('max_queue', max_queue)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError('pseud: Broker %s must be an int, not %r' % (name, value))
+        self.service_id = _identity(service_id, 'service_id')
+        self._core = _pseud.Broker(self.service_id, max_in_flight, max_queue, float(timeout),
+                                   float(heartbeat), max_message_size=max_message_size)
+        self.security_plugin = security_plugin
+        self.auth_backend = None
+        self.frontend_endpoint = None
+        self.backend_endpoint = None
+        self._running = None
+        plugin = auth_backends.lookup(security_plugin, 'server')
+        if not getattr(plugin, '_pseud_noop', False):
+            if not (isinstance(plugin, type) and issubclass(plugin, _BROKERABLE)):
+                self._core.stop()
+                raise ValueError(
+                    'pseud: the broker admits peers in the ZAP handler only: use '
+                    "security_plugin='plain', 'trusted_peer' or 'trusted_curve' "
+                    '(or a subclass of their base), not %r' % (security_plugin,))
+            peer = _FrontendPeer(self, self.service_id, _identity(public_key, 'public_key'),
+                                 _identity(secret_key, 'secret_key'))
+            self.auth_backend = plugin(peer)
+            try:
+                self.auth_backend.configure()
+            except BaseException:
+                self._core.stop()
+                raise
+            self._core.secured = True
+        if frontend is not None:
+            self.bind_frontend(frontend)
+        if backend is not None:
+            self.bind_backend(backend)
+
+    def bind_frontend(self, endpoint):
+        """Where clients connect; returns the endpoint bound (port 0 / '*' resolved)."""
+        self.frontend_endpoint = self._core.bind_frontend(endpoint)
+        return self.frontend_endpoint
+
+    def bind_backend(self, endpoint):
+        """Where workers connect; returns the endpoint bound."""
+        self.backend_endpoint = self._core.bind_backend(endpoint)
+        return self.backend_endpoint
+
+    def start(self):
+        """Route from this process's gevent hub (returns at once)."""
+        self._core.start()
+        return self
+
+    def run(self):
+        """Route until stop() (from another greenlet) or KeyboardInterrupt."""
+        import gevent.event
+        self._running = gevent.event.Event()
+        self.start()
+        try:
+            self._running.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def stop(self):
+        """Close both sockets; calls still queued or running are forgotten
+        (their callers time out). Idempotent."""
+        if self.auth_backend is not None:
+            self.auth_backend.stop()
+            self.auth_backend = None
+        self._core.stop()
+        if self._running is not None:
+            self._running.set()
+
+    def stats(self):
+        """Counters: routed, replied, queued, in_flight, rejected, expired,
+        lost (calls answered ERROR because their worker went away),
+        bad_frontend, bad_backend, anonymous, to_clients, joined, and
+        workers: routing id -> {'in_flight', 'served'}."""
+        return self._core.stats()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    def __repr__(self):
+        return '<Broker %r %s -> %s>' % (self.service_id, self.frontend_endpoint,
+                                         self.backend_endpoint)
