@@ -13,9 +13,9 @@ from .utils import auth_backends
 
 __all__ = ['Broker']
 
-# the server-side plugins whose checks all happen in the ZAP handler (C):
-# the broker can admit their peers without running Python per message
-_BROKERABLE = (_RoutedServer,)
+# the ZAP policies (zap.c) that decide everything in the handshake: the
+# broker admits their peers without running Python per message
+_BROKERABLE = ('plain', 'trusted_peer', 'trusted_curve')
 
 
 class _FrontendPeer:
@@ -71,12 +71,13 @@ class Broker:
         self._running = None
         plugin = auth_backends.lookup(security_plugin, 'server')
         if not getattr(plugin, '_pseud_noop', False):
-            if not (isinstance(plugin, type) and issubclass(plugin, _BROKERABLE)):
+            if not (isinstance(plugin, type) and issubclass(plugin, _RoutedServer)
+                    and plugin.zap_policy in _BROKERABLE):
                 self._core.stop()
                 raise ValueError(
                     'pseud: the broker admits peers in the ZAP handler only: use '
                     "security_plugin='plain', 'trusted_peer' or 'trusted_curve' "
-                    '(or a subclass of their base), not %r' % (security_plugin,))
+                    '(or a subclass of them), not %r' % (security_plugin,))
             peer = _FrontendPeer(self, self.service_id, _identity(public_key, 'public_key'),
                                  _identity(secret_key, 'secret_key'))
             self.auth_backend = plugin(peer)

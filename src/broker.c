@@ -19,7 +19,7 @@
  *   worker OK/ERROR for a call id -> to the caller with its own message id
  *   worker WORK whose id is 16 bytes + a user id (its send_to) -> to that
  *                   client under a call id; the client's reply goes back
- *   a worker gone (send fails EHOSTUNREACH; checked on the backend
+ *   a worker gone (a send fails EHOSTUNREACH; checked on the backend
  *   monitor's DISCONNECTED events and every second) -> its calls get
  *   ERROR ConnectionAbortedError: they may have run, so never retried. */
 #include "broker.h"
@@ -634,8 +634,12 @@ back_work(BrokerObject *b, pseud_frames *m)
 static void
 back_message(BrokerObject *b, pseud_frames *m)
 {
-    if (worker_join(b, m->routing, m->routing_len) < 0) {
-        PyErr_Clear();
+    /* workers join by their connection's probe only: a message from a
+     * peer that never announced itself (or was found gone) is dropped */
+    if (worker_find(b, m->routing, m->routing_len) < 0) {
+        b->bad_back++;
+        log_drop(b, "backend", "a message from no worker (workers announce themselves "
+                 "with ZMQ_PROBE_ROUTER: Server.connect_broker)");
         return;
     }
     switch ((unsigned char)m->type) {
@@ -678,10 +682,7 @@ drain(BrokerObject *b, void *sock, int is_front)
         else if (rc == WIRE_PROBE) {
             if (!is_front) {
                 /* a worker (re)connected: ZMQ_PROBE_ROUTER's hello */
-                if (worker_join(b, m.routing_len ? zmq_msg_data(&m.frames[0]) : "",
-                                zmq_msg_size(&m.frames[0])) < 0)
-                    PyErr_Clear();
-                else
+                if (worker_join(b, zmq_msg_data(&m.frames[0]), zmq_msg_size(&m.frames[0])) >= 0)
                     pump(b);
             }
         }

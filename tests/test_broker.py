@@ -1,0 +1,389 @@
+"""The load-balancing broker (docs/guide/scaling.rst): pseud.Broker in this
+process, workers in this process or as subprocesses (tests/broker_worker.py),
+clients connecting to the broker as to Server('svc').
+
+Every wait is bounded; worker processes are killed and brokers, servers and
+clients stopped in finalizers; endpoints are tcp://127.0.0.1:* read back.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import gevent
+import pytest
+
+import pseud
+from pseud import _pseud
+
+from conftest import unique
+
+pytestmark = pytest.mark.timeout(60)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORKER = os.path.join(HERE, 'broker_worker.py')
+ANY = 'tcp://127.0.0.1:*'
+
+
+def wait_until(predicate, timeout=10, what='the condition'):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail('%s did not happen within %ss' % (what, timeout))
+        gevent.sleep(0.02)
+
+
+@pytest.fixture
+def make_broker():
+    made = []
+
+    def factory(service=None, **options):
+        broker = pseud.Broker(service or unique('svc'), frontend=ANY, backend=ANY, **options)
+        made.append(broker)
+        return broker.start()
+
+    yield factory
+    for broker in made:
+        broker.stop()
+
+
+@pytest.fixture
+def make_worker():
+    """make_worker(broker, register=None) -> an in-process worker Server."""
+    made = []
+
+    def factory(broker, register=None, **options):
+        server = pseud.Server(broker.service_id, **options)
+        made.append(server)
+        if register is not None:
+            register(server)
+        server.connect_broker(broker.backend_endpoint)
+        server.start()
+        return server
+
+    yield factory
+    for server in made:
+        server.stop()
+
+
+class WorkerProcess:
+    def __init__(self, broker):
+        self.proc = subprocess.Popen(
+            [sys.executable, WORKER, broker.backend_endpoint, broker.service_id.decode()],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=HERE)
+        self.pid = self.proc.pid
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.proc.stdout.close()
+
+
+@pytest.fixture
+def worker_processes():
+    """worker_processes(broker, n) -> n worker subprocesses, joined."""
+    made = []
+
+    def factory(broker, n):
+        before = len(broker.stats()['workers'])
+        procs = [WorkerProcess(broker) for _ in range(n)]
+        made.extend(procs)
+        wait_until(lambda: len(broker.stats()['workers']) >= before + n, timeout=30,
+                   what='%d worker processes joining' % n)
+        return procs
+
+    yield factory
+    for proc in made:
+        proc.kill()
+
+
+@pytest.fixture
+def client_of(make_client):
+    def factory(broker, **options):
+        return make_client(broker.service_id, broker.frontend_endpoint, **options)
+    return factory
+
+
+def serve_basics(server):
+    server.register_rpc(name='pid')(os.getpid)
+    server.register_rpc(name='echo')(lambda *a, **k: (a, k))
+    server.register_rpc(name='whoami', with_identity=True)(lambda user_id: user_id)
+
+    @server.register_rpc(name='fail')
+    def fail():
+        raise ValueError('worker says no')
+
+
+# ------------------------------------------------------------ routing
+
+def test_calls_through_the_broker_to_one_worker(make_broker, make_worker, client_of):
+    broker = make_broker()
+    make_worker(broker, serve_basics)
+    wait_until(lambda: len(broker.stats()['workers']) == 1, what='the worker joining')
+    client = client_of(broker)
+    assert client.echo(1, 'two', three=b'3').get() == ((1, 'two'), {'three': b'3'})
+    with pytest.raises(ValueError, match='worker says no'):
+        client.fail().get()
+    with pytest.raises(pseud.interfaces.ServiceNotFoundError):
+        client.nothing_here().get()
+    # no security at the frontend: the caller is anonymous, as on a plain server
+    assert client.whoami().get() == b''
+    stats = broker.stats()
+    assert stats['routed'] == stats['replied'] == 4
+    assert stats['in_flight'] == stats['queued'] == 0
+
+
+def test_two_worker_processes_share_the_calls(make_broker, worker_processes, client_of):
+    broker = make_broker()
+    procs = worker_processes(broker, 2)
+    client = client_of(broker, timeout=20)
+    pids = [f.get() for f in [client.nap(0.2) for _ in range(6)]]
+    assert set(pids) == {p.pid for p in procs}
+    served = [w['served'] for w in broker.stats()['workers'].values()]
+    assert sorted(served) == [3, 3]
+
+
+def test_least_outstanding_and_max_in_flight(make_broker, worker_processes, client_of):
+    """Two workers whose handler holds the whole process: with max_in_flight=1
+    each runs one call, the others wait in the broker's queue."""
+    broker = make_broker(max_in_flight=1, timeout=30)
+    procs = worker_processes(broker, 2)
+    client = client_of(broker, timeout=30)
+    futures = [client.block(0.8) for _ in range(4)]
+    wait_until(lambda: broker.stats()['in_flight'] == 2 and broker.stats()['queued'] == 2,
+               what='two calls running and two queued')
+    assert [w['in_flight'] for w in broker.stats()['workers'].values()] == [1, 1]
+    pids = [f.get() for f in futures]
+    assert sorted(pids) == sorted([p.pid for p in procs] * 2)
+
+
+def test_least_outstanding_prefers_the_idle_worker(make_broker, make_worker, client_of):
+    broker = make_broker(max_in_flight=10)
+    seen = []
+
+    def register(name):
+        def reg(server):
+            @server.register_rpc(name='nap')
+            def nap(seconds):
+                seen.append(name)
+                gevent.sleep(seconds)
+                return name
+        return reg
+    make_worker(broker, register('a'))
+    make_worker(broker, register('b'))
+    wait_until(lambda: len(broker.stats()['workers']) == 2, what='two workers joining')
+    client = client_of(broker)
+    long_call = client.nap(1.0)
+    wait_until(lambda: len(seen) == 1, what='the long call starting')
+    busy = seen[0]
+    # while one worker holds a call, every short call goes to the other
+    assert {client.nap(0).get() for _ in range(5)} == ({'a', 'b'} - {busy})
+    assert long_call.get() == busy
+
+
+# ------------------------------------------------------------ security
+
+def test_plain_at_the_frontend_gives_the_worker_the_user_id(make_broker, make_worker,
+                                                            client_of):
+    broker = make_broker(security_plugin='trusted_peer')
+    make_worker(broker, serve_basics)
+    wait_until(lambda: broker.stats()['workers'], what='the worker joining')
+    alice = client_of(broker, security_plugin='plain', user_id='alice', password='x')
+    bob = client_of(broker, security_plugin='plain', user_id='bob', password='y')
+    assert alice.whoami().get() == b'alice'
+    assert bob.whoami().get() == b'bob'
+
+
+def test_plain_login_refused_at_the_frontend(make_broker, make_worker, client_of):
+    broker = make_broker(security_plugin='plain')     # login must equal password
+    make_worker(broker, serve_basics)
+    wait_until(lambda: broker.stats()['workers'], what='the worker joining')
+    good = client_of(broker, security_plugin='plain', user_id='carol', password='carol')
+    assert good.whoami().get() == b'carol'
+    bad = client_of(broker, security_plugin='plain', user_id='mallory', password='x',
+                    timeout=1)
+    with pytest.raises(gevent.Timeout):
+        bad.whoami().get()
+    assert broker.stats()['routed'] == 1
+
+
+def test_curve_at_the_frontend_gives_the_worker_the_user_id(make_broker, make_worker,
+                                                            client_of):
+    public, secret = pseud.curve_keypair()
+    broker = make_broker(security_plugin='trusted_curve', public_key=public,
+                         secret_key=secret)
+    make_worker(broker, serve_basics)
+    wait_until(lambda: broker.stats()['workers'], what='the worker joining')
+    bob_public, bob_secret = broker.auth_backend.known_identities[b'bob']
+    bob = client_of(broker, security_plugin='trusted_curve', public_key=bob_public,
+                    secret_key=bob_secret, peer_public_key=public)
+    assert bob.whoami().get() == b'bob'
+    stranger_public, stranger_secret = pseud.curve_keypair()
+    stranger = client_of(broker, security_plugin='trusted_curve', public_key=stranger_public,
+                         secret_key=stranger_secret, peer_public_key=public, timeout=1)
+    with pytest.raises(gevent.Timeout):
+        stranger.whoami().get()
+
+
+def test_broker_refuses_plugins_it_cannot_run_in_c():
+    with pytest.raises(ValueError, match='ZAP'):
+        pseud.Broker(unique('svc'), security_plugin='untrusted_curve')
+
+
+def test_send_to_from_a_worker_reaches_the_client(make_broker, make_worker, client_of):
+    broker = make_broker(security_plugin='trusted_peer')
+    workers = []
+
+    def register(server):
+        serve_basics(server)
+        workers.append(server)
+
+        @server.register_rpc(name='call_me_back', with_identity=True)
+        def call_me_back(user_id, x):
+            # a call from inside a call, to the caller, through the broker
+            return server.send_to(user_id).double(x).get()
+
+    make_worker(broker, register)
+    wait_until(lambda: broker.stats()['workers'], what='the worker joining')
+    clients = {}
+    for name in ('c1', 'c2'):
+        client = client_of(broker, security_plugin='plain', user_id=name, password='p')
+        client.register_rpc(name='me')(lambda name=name: name)
+        client.register_rpc(name='double')(lambda x, name=name: (name, x * 2))
+        assert client.whoami().get() == name.encode()
+        clients[name] = client
+    assert clients['c1'].call_me_back(21).get() == ('c1', 42)
+    assert clients['c2'].call_me_back(4).get() == ('c2', 8)
+    worker = workers[0]
+    assert worker.send_to('c2').me().get() == 'c2'
+    assert worker.send_to(b'c1').me().get() == 'c1'
+    with pytest.raises(ConnectionRefusedError):
+        worker.send_to('nobody').me().get()
+    assert broker.stats()['to_clients'] == 4
+
+
+# ------------------------------------------------------------ faults
+
+def test_worker_killed_mid_call_gets_an_error(make_broker, worker_processes, client_of):
+    broker = make_broker(max_in_flight=4)
+    (proc,) = worker_processes(broker, 1)
+    # the client would wait 20 s: the error must come from the broker, long before
+    client = client_of(broker, timeout=20)
+    assert client.pid().get() == proc.pid
+    futures = [client.nap(30) for _ in range(3)]
+    wait_until(lambda: broker.stats()['in_flight'] == 3, what='three calls running')
+    started = time.monotonic()
+    os.kill(proc.pid, signal.SIGKILL)
+    for f in futures:
+        with pytest.raises(ConnectionAbortedError, match='may or may not have run'):
+            f.get()
+    took = time.monotonic() - started
+    assert took < 10, 'the broker took %.1fs to notice' % took
+    stats = broker.stats()
+    assert stats['lost'] == 3 and stats['in_flight'] == 0 and stats['workers'] == {}
+
+
+def test_no_worker_calls_wait_then_time_out(make_broker, client_of):
+    broker = make_broker(timeout=1.0)
+    client = client_of(broker, timeout=1.0)
+    with pytest.raises(gevent.Timeout):
+        client.anything().get()
+    wait_until(lambda: broker.stats()['expired'] == 1, what='the broker expiring the call')
+    assert broker.stats()['queued'] == 0
+
+
+def test_waiting_call_is_served_by_a_worker_that_joins(make_broker, make_worker, client_of):
+    broker = make_broker(timeout=10)
+    client = client_of(broker, timeout=10)
+    future = client.pid()
+    wait_until(lambda: broker.stats()['queued'] == 1, what='the call queueing')
+    make_worker(broker, serve_basics)
+    assert future.get() == os.getpid()
+
+
+def test_flood_past_the_queue_bound_is_refused(make_broker, client_of):
+    broker = make_broker(max_queue=3, timeout=2)
+    client = client_of(broker, timeout=2)
+    futures = [client.anything(i) for i in range(10)]
+    refused = 0
+    for f in futures:
+        try:
+            f.get()
+        except RuntimeError as exc:
+            assert 'max_queue' in str(exc)
+            refused += 1
+        except gevent.Timeout:
+            pass
+    assert refused == 7
+    stats = broker.stats()
+    assert stats['rejected'] == 7
+
+
+def test_broker_restart(make_broker, make_worker, client_of):
+    service = unique('svc')
+    first = make_broker(service)
+    frontend, backend = first.frontend_endpoint, first.backend_endpoint
+    make_worker(first, serve_basics)
+    client = client_of(first, timeout=10)
+    assert client.pid().get() == os.getpid()
+    first.stop()
+    gevent.sleep(0.3)
+    second = pseud.Broker(service, frontend=frontend, backend=backend).start()
+    try:
+        # the worker and the client reconnect by themselves; the call made
+        # while they do waits in the client's outbox
+        assert client.echo('again').get() == (('again',), {})
+        assert len(second.stats()['workers']) == 1
+    finally:
+        second.stop()
+
+
+# ------------------------------------------------------------ hostile input
+
+def raw_socket(kind, endpoint, routing_id=None):
+    sock = _pseud.Context.instance().socket(kind)
+    sock.linger = 0
+    if routing_id is not None:
+        sock.routing_id = routing_id
+    sock.connect(endpoint)
+    return sock
+
+
+HOSTILE = [
+    [b'one frame'],
+    [b'', b'v2', b'id', b'\x03', b'body'],
+    [b'', b'v1', b'x' * 65, b'\x03', b'body'],
+    [b'', b'v1', b'id', b'\x03\x03', b'body'],
+    [b'', b'v1', b'id', b'\x03', b'body', b'extra', b'more'],
+    [b'', b'v1', b'12345678', b'\x01', b'forged reply'],
+    [b'', b'v1', b'\xff' * 8, b'\x10', b'forged error'],
+    [b'', b'v1', b'id', b'\x7f', b'unknown type'],
+    [b'', b'v1', b'id', b'\x03', b'\xc1 not msgpack'],
+    [b'not empty', b'v1', b'id', b'\x03', b'body'],
+]
+
+
+def test_hostile_frames_at_both_sockets(make_broker, make_worker, client_of):
+    broker = make_broker()
+    make_worker(broker, serve_basics)
+    wait_until(lambda: broker.stats()['workers'], what='the worker joining')
+    client = client_of(broker)
+    front = raw_socket(_pseud.ROUTER, broker.frontend_endpoint)
+    back = raw_socket(_pseud.DEALER, broker.backend_endpoint)
+    try:
+        gevent.sleep(0.2)   # front (a ROUTER) must have learnt the broker's id
+        for round_ in range(20):
+            for frames in HOSTILE:
+                front.send_multipart([broker.service_id] + frames)
+                back.send_multipart(frames)
+            assert client.echo(round_).get() == ((round_,), {})
+        stats = broker.stats()
+        assert stats['bad_frontend'] > 0 and stats['bad_backend'] > 0
+        # the hostile backend peer never became a worker
+        assert len(stats['workers']) == 1
+        assert stats['replied'] >= 20
+    finally:
+        front.close()
+        back.close()
