@@ -898,7 +898,8 @@ broker_init(PyObject *op, PyObject *args, PyObject *kwds)
                               max_message_size, hb_ms) < 0)
         goto fail;
     char mon_ep[64];
-    snprintf(mon_ep, sizeof(mon_ep), "inproc://pseud.broker-monitor.%p", (void *)b);
+    static unsigned long long monitors;   /* names are never reused (unbinding is lazy) */
+    snprintf(mon_ep, sizeof(mon_ep), "inproc://pseud.broker-monitor.%llu", ++monitors);
     int zero = 0;
     if (zmq_socket_monitor(b->back, mon_ep, ZMQ_EVENT_DISCONNECTED) != 0
         || zmq_setsockopt(b->mon, ZMQ_LINGER, &zero, sizeof(zero)) != 0

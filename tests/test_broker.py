@@ -387,3 +387,63 @@ def test_hostile_frames_at_both_sockets(make_broker, make_worker, client_of):
     finally:
         front.close()
         back.close()
+
+
+def test_predicates_on_the_worker_see_the_callers_user_id(make_broker, make_worker,
+                                                          client_of):
+    from pseud.auth import BaseAuthBackend
+    from pseud.utils import register_auth_backend
+
+    class Permissions:
+        def __init__(self, granted):
+            self.granted = granted
+
+        def has_permission(self, permission):
+            return permission in self.granted
+
+    seen = []
+
+    @register_auth_backend
+    class WorkerPermissions(BaseAuthBackend):
+        name = unique('worker_permissions')
+        serves = 'server'
+
+        def get_predicate_arguments(self, user_id):
+            seen.append(user_id)
+            return {'user': Permissions({'DoSomethingNasty'} if user_id == b'boss' else ())}
+
+    def register(server):
+        server.register_rpc(name='nasty', domain='restricted')(lambda: 'restricted')
+        server.register_rpc(name='nasty')(lambda: 'default')
+
+    broker = make_broker(security_plugin='trusted_peer')
+    make_worker(broker, register, security_plugin=WorkerPermissions.name)
+    wait_until(lambda: broker.stats()['workers'], what='the worker joining')
+    boss = client_of(broker, security_plugin='plain', user_id='boss', password='x')
+    pleb = client_of(broker, security_plugin='plain', user_id='pleb', password='x')
+    assert boss.nasty().get() == 'restricted'
+    assert pleb.nasty().get() == 'default'
+    assert set(seen) == {b'boss', b'pleb'}
+
+
+def test_connect_broker_misuse_is_explained(make_broker):
+    broker = make_broker()
+    server = pseud.Server(broker.service_id)
+    try:
+        server.bind(ANY)
+        with pytest.raises(RuntimeError, match='before bind'):
+            server.connect_broker(broker.backend_endpoint)
+    finally:
+        server.stop()
+    worker = pseud.Server(broker.service_id)
+    try:
+        worker.connect_broker(broker.backend_endpoint)
+        with pytest.raises(RuntimeError, match='only through its broker'):
+            worker.bind(ANY)
+    finally:
+        worker.stop()
+    with pytest.raises(ValueError, match='give the security plugin to the Broker'):
+        pseud.Server(broker.service_id, security_plugin='trusted_peer').connect_broker(
+            broker.backend_endpoint)
+    with pytest.raises(TypeError, match='Server named by its service id'):
+        pseud.Client(broker.service_id).connect_broker(broker.backend_endpoint)
