@@ -54,7 +54,7 @@ class Broker:
     supported, and the caller's user id reaches the worker.
     """
 
-    def __init__(self, service_id, frontend=None, backend=None, max_in_flight=1,
+    def __init__(self, service_id, frontend=None, backend=None, max_in_flight=16,
                  max_queue=1000, timeout=5.0, heartbeat=0.5,
                  security_plugin='noop_auth_backend', public_key=None, secret_key=None,
                  max_message_size=64 * 1024 * 1024):

@@ -447,3 +447,46 @@ def test_connect_broker_misuse_is_explained(make_broker):
             broker.backend_endpoint)
     with pytest.raises(TypeError, match='Server named by its service id'):
         pseud.Client(broker.service_id).connect_broker(broker.backend_endpoint)
+
+
+# ------------------------------------------------------------ command line
+
+def test_broker_command_line(make_client):
+    service = unique('svc')
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'pseud._broker_cli', '--frontend', ANY, '--backend', ANY,
+         '--id', service, '--max-queue', '5'],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=HERE)
+    worker = pseud.Server(service)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith('pseud broker'), proc.stderr.read()
+        words = line.split()
+        frontend = words[words.index('frontend') + 1].rstrip(',')
+        backend = words[words.index('backend') + 1]
+        serve_basics(worker)
+        worker.connect_broker(backend)
+        worker.start()
+        client = make_client(service, frontend, timeout=10)
+        assert client.pid().get() == os.getpid()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        worker.stop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+@pytest.mark.parametrize('argv', [
+    ['--frontend', ANY, '--backend', ANY],                       # no --id
+    ['--frontend', ANY, '--backend', ANY, '--id', 's', '--allow', 'x=y'],
+    ['--frontend', ANY, '--backend', ANY, '--id', 's', '--security', 'trusted_curve'],
+    ['--frontend', 'nonsense://', '--backend', ANY, '--id', 's'],
+])
+def test_broker_command_line_usage_errors(argv, capsys):
+    from pseud import _broker_cli
+    assert _broker_cli.main(argv) == _broker_cli.EXIT_USAGE
+    assert capsys.readouterr().err
