@@ -122,10 +122,10 @@ class Broker:
     def stop(self):
         """Close both sockets; calls still queued or running are forgotten
         (their callers time out). Idempotent."""
+        # the socket closes before its ZAP domain goes, as a server's does
+        self._core.stop()
         if self.auth_backend is not None:
             self.auth_backend.stop()
-            self.auth_backend = None
-        self._core.stop()
         if self._running is not None:
             self._running.set()
 

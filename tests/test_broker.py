@@ -286,11 +286,19 @@ def test_worker_killed_mid_call_gets_an_error(make_broker, worker_processes, cli
 
 
 def test_no_worker_calls_wait_then_time_out(make_broker, client_of):
-    broker = make_broker(timeout=1.0)
-    client = client_of(broker, timeout=1.0)
+    broker = make_broker(timeout=0.5)
+    # the broker's deadline comes first: it answers, the client need not wait
+    patient = client_of(broker, timeout=20)
+    future = patient.anything()
+    wait_until(lambda: broker.stats()['queued'] == 1, what='the call queueing')
+    with pytest.raises(TimeoutError, match="before the call's deadline"):
+        future.get()
+    assert broker.stats()['expired'] == 1 and broker.stats()['queued'] == 0
+    # the client's deadline comes first: its own timeout, the broker forgets later
+    hasty = client_of(broker, timeout=0.2)
     with pytest.raises(gevent.Timeout):
-        client.anything().get()
-    wait_until(lambda: broker.stats()['expired'] == 1, what='the broker expiring the call')
+        hasty.anything().get()
+    wait_until(lambda: broker.stats()['expired'] == 2, what='the broker expiring the call')
     assert broker.stats()['queued'] == 0
 
 
