@@ -12,6 +12,12 @@ is read from /proc, to say how many calls/s one broker core could route.
 
     python bench/broker_bench.py [--seconds 2] [--repeat 3] [--json FILE]
 
+The roles run alone too (scripts/netns.sh runs them in network namespaces):
+    broker_bench.py broker [--host ADDR]          prints 'frontend backend'
+    broker_bench.py worker BACKEND --rounds N     prints 'ready'
+    broker_bench.py client FRONTEND --scenario S  prints 'warm', waits for a
+                                                  line on stdin, prints JSON
+
 Run it with the pseud build on PYTHONPATH (bash bench/run_broker.sh does).
 Only ratios mean anything on a shared machine.
 """
@@ -62,7 +68,7 @@ def role_server(args):
     import pseud
     server = pseud.Server(SERVICE)
     _register(server, args.rounds)
-    print(server.bind('tcp://127.0.0.1:*'), flush=True)
+    print(server.bind('tcp://%s:*' % args.host), flush=True)
     server.start()
     gevent.wait()
 
@@ -80,8 +86,8 @@ def role_worker(args):
 
 def role_broker(args):
     import pseud
-    broker = pseud.Broker(SERVICE, frontend='tcp://127.0.0.1:*', backend='tcp://127.0.0.1:*',
-                          max_in_flight=args.max_in_flight)
+    broker = pseud.Broker(SERVICE, frontend='tcp://%s:*' % args.host,
+                          backend='tcp://%s:*' % args.host, max_in_flight=args.max_in_flight)
     print(broker.frontend_endpoint, broker.backend_endpoint, flush=True)
     broker.run()
 
@@ -203,6 +209,7 @@ def main():
     parser.add_argument('--rounds', type=int, default=0)
     parser.add_argument('--workers', type=int, default=0)
     parser.add_argument('--max-in-flight', type=int, default=16)
+    parser.add_argument('--host', default='127.0.0.1', help='address to bind (roles)')
     parser.add_argument('--json')
     args = parser.parse_args()
     if args.role != 'drive':
