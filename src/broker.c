@@ -458,7 +458,7 @@ remember_user(BrokerObject *b, const char *user, const void *rid, size_t rid_len
 }
 
 static void
-front_work(BrokerObject *b, pseud_frames *m)
+front_work(BrokerObject *b, wire_message *m)
 {
     const char *user = m->user_id != NULL ? m->user_id : "";
     if (b->secured)
@@ -503,7 +503,7 @@ front_work(BrokerObject *b, pseud_frames *m)
 
 /* A client answers a worker's call (send_to through the broker). */
 static void
-front_reply(BrokerObject *b, pseud_frames *m)
+front_reply(BrokerObject *b, wire_message *m)
 {
     uint32_t i = call_find(b, m->uuid, m->uuid_len, CALL_TO_CLIENT);
     if (i == NIL || !msg_eq(&slot(b, i)->aux, m->routing, m->routing_len)) {
@@ -519,7 +519,7 @@ front_reply(BrokerObject *b, pseud_frames *m)
 }
 
 static void
-front_message(BrokerObject *b, pseud_frames *m)
+front_message(BrokerObject *b, wire_message *m)
 {
     if (b->secured && (m->user_id == NULL || m->user_id[0] == '\0')) {
         /* fail closed, as secured servers do: no handshake named this peer */
@@ -551,7 +551,7 @@ front_message(BrokerObject *b, pseud_frames *m)
 
 /* A worker answers a call. */
 static void
-back_reply(BrokerObject *b, pseud_frames *m)
+back_reply(BrokerObject *b, wire_message *m)
 {
     uint32_t i = call_find(b, m->uuid, m->uuid_len, CALL_AT_WORKER);
     bcall *c = i != NIL ? slot(b, i) : NULL;
@@ -572,7 +572,7 @@ back_reply(BrokerObject *b, pseud_frames *m)
 
 /* A worker calls a client: its message id is 16 bytes then the user id. */
 static void
-back_work(BrokerObject *b, pseud_frames *m)
+back_work(BrokerObject *b, wire_message *m)
 {
     if (m->uuid_len <= BROKER_WORKER_CALL_ID) {
         b->bad_back++;
@@ -632,7 +632,7 @@ back_work(BrokerObject *b, pseud_frames *m)
 }
 
 static void
-back_message(BrokerObject *b, pseud_frames *m)
+back_message(BrokerObject *b, wire_message *m)
 {
     /* workers join by their connection's probe only: a message from a
      * peer that never announced itself (or was found gone) is dropped */
@@ -662,18 +662,18 @@ back_message(BrokerObject *b, pseud_frames *m)
 static int
 drain(BrokerObject *b, void *sock, int is_front)
 {
-    pseud_frames m;
+    wire_message m;
     int n = 0;
     while (n < BATCH && !b->closed) {
         int rc = wire_recv(sock, &m);
-        if (rc == WIRE_AGAIN)
+        if (rc == WIRE_NOTHING)
             break;
-        if (rc == WIRE_ERROR) {
+        if (rc == WIRE_FAILED) {
             wire_release(&m);
             break;
         }
         n++;
-        if (rc == WIRE_OK) {
+        if (rc == WIRE_MESSAGE) {
             if (is_front)
                 front_message(b, &m);
             else

@@ -314,7 +314,7 @@ future_block(FutureObject *self, PyObject *timeout)
     PyObject *waiter = green_waiter(st);
     if (waiter == NULL)
         return -1;
-    PyObject *sw = PyObject_GetAttrString(waiter, "switch");
+    PyObject *sw = green_waiter_switcher(waiter);
     if (sw == NULL) {
         Py_DECREF(waiter);
         return -1;

@@ -1,5 +1,5 @@
 /* Future: the result of a remote call, compatible with
- * gevent.event.AsyncResult (SPEC section 3). Links are notified from the
+ * gevent.event.AsyncResult (docs/guide/calls.rst). Links are notified from the
  * hub (never inline), so set() never switches greenlets. */
 #ifndef PSEUD_FUTURE_H
 #define PSEUD_FUTURE_H

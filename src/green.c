@@ -79,13 +79,19 @@ green_waiter(pseud_state *st)
     return PyObject_CallNoArgs(st->gevent_Waiter);
 }
 
+PyObject *
+green_waiter_switcher(PyObject *waiter)
+{
+    return PyObject_GetAttrString(waiter, "switch");
+}
+
 GREEN_SWITCHES int
 green_park(pseud_state *st, PyObject *waiter, PyObject *sw, double seconds)
 {
     PyObject *timer = NULL, *own_sw = NULL;
     if (seconds >= 0) {
         if (sw == NULL) {
-            sw = own_sw = PyObject_GetAttrString(waiter, "switch");
+            sw = own_sw = green_waiter_switcher(waiter);
             if (sw == NULL)
                 return -1;
         }
@@ -134,7 +140,7 @@ green_waiter_switch(PyObject *waiter, PyObject *value)
 int
 green_wake_later(pseud_state *st, PyObject *waiter, PyObject *value)
 {
-    PyObject *sw = PyObject_GetAttrString(waiter, "switch");
+    PyObject *sw = green_waiter_switcher(waiter);
     if (sw == NULL)
         return -1;
     int rc = green_run_callback(st, sw, value);

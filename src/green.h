@@ -40,6 +40,10 @@ int green_ensure(pseud_state *st);
 /* A new gevent Waiter for the current hub (new reference). */
 PyObject *green_waiter(pseud_state *st);
 
+/* The waiter's bound switch (new reference): a callable that wakes it,
+ * to hand out as a callback (a future's link). */
+PyObject *green_waiter_switcher(PyObject *waiter);
+
 enum { GREEN_TIMED_OUT = 0, GREEN_WOKEN = 1 };
 
 /* Park the current greenlet on `waiter` until something switches it

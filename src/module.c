@@ -16,6 +16,8 @@
 #include <stdarg.h>
 #include <zmq.h>
 
+#define LOGGING_DEBUG 10    /* logging.DEBUG: a value the logging module fixes */
+
 pseud_state *
 pseud_state_from_type(PyTypeObject *tp)
 {
@@ -28,16 +30,14 @@ pseud_state_from_type(PyTypeObject *tp)
 void
 pseud_log(pseud_state *st, const char *level, const char *fmt, ...)
 {
-    PyObject *et, *ev, *tb;
-    PyErr_Fetch(&et, &ev, &tb);
+    PyObject *saved = errors_save();
     if (level[0] == 'd' && st->logger != NULL) {
         /* a flood of ignorable messages must not cost a formatted line each */
-        PyObject *on = PyObject_CallMethod(st->logger, "isEnabledFor", "i", 10);
+        PyObject *on = PyObject_CallMethod(st->logger, "isEnabledFor", "i", LOGGING_DEBUG);
         int enabled = on != NULL && PyObject_IsTrue(on) == 1;
         Py_XDECREF(on);
         if (!enabled) {
-            PyErr_Clear();
-            PyErr_Restore(et, ev, tb);
+            errors_restore(saved);
             return;
         }
     }
@@ -50,8 +50,7 @@ pseud_log(pseud_state *st, const char *level, const char *fmt, ...)
         Py_XDECREF(res);
     }
     Py_XDECREF(msg);
-    PyErr_Clear();
-    PyErr_Restore(et, ev, tb);
+    errors_restore(saved);
 }
 
 static int

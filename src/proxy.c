@@ -1,4 +1,4 @@
-/* AttributeWrapper: the attribute-chained method proxy (SPEC section 3).
+/* AttributeWrapper: the attribute-chained method proxy (docs/guide/calls.rst).
  *
  * `client.a.b` is a proxy whose dotted name is 'a.b'; calling it sends WORK
  * 'a.b'. Upstream code reads `proxy.name` and compares it to the dotted

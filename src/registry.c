@@ -1,4 +1,4 @@
-/* Registry of RPC callables (SPEC section 4).
+/* Registry of RPC callables (docs/guide/registries.rst).
  *
  * A Registry maps a name to a short Python list of RPCCallable entries kept
  * in lookup order: the entries of non-default domains in registration

@@ -1,5 +1,5 @@
 /* Registry of RPC callables: (name, domain) -> RPCCallable, with a local
- * registry seeing the global one behind it (SPEC section 4). */
+ * registry seeing the global one behind it (docs/guide/registries.rst). */
 #ifndef PSEUD_REGISTRY_H
 #define PSEUD_REGISTRY_H
 

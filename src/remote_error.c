@@ -1,4 +1,4 @@
-/* Exceptions across the wire (SPEC section 5): the ERROR body a failing
+/* Exceptions across the wire (docs/guide/errors.rst): the ERROR body a failing
  * call answers with, and the exception a caller rebuilds from one. The
  * class name comes from the peer, so it is untrusted. */
 #include "remote_error.h"
@@ -130,7 +130,7 @@ remote_error_refusal(const char *cls, PyObject *message)
     return res;
 }
 
-/* Build the exception a remote ERROR stands for (SPEC section 5). The class
+/* Build the exception a remote ERROR stands for (docs/guide/errors.rst). The class
  * name is untrusted: only Exception subclasses are rebuilt. */
 PyObject *
 remote_error_rebuild(pseud_state *st, PyObject *triple)

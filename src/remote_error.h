@@ -1,4 +1,4 @@
-/* Exceptions across the wire (SPEC section 5). */
+/* Exceptions across the wire (docs/guide/errors.rst). */
 #ifndef PSEUD_REMOTE_ERROR_H
 #define PSEUD_REMOTE_ERROR_H
 

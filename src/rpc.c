@@ -20,6 +20,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <structmember.h>
 #include <zmq.h>
@@ -231,6 +232,66 @@ rpc_connect_broker(PyObject *op, PyObject *endpoint)
     Py_RETURN_NONE;
 }
 
+/* Wait until libzmq's I/O thread has handled every command this thread
+ * sent it so far (zmq_disconnect's `term` to the connection's session).
+ *
+ * Why: with ZMQ_IMMEDIATE a connection's pipe is attached only once it is
+ * up, so zmq_disconnect does not end our end of the pipe itself; it asks
+ * the session (in the I/O thread) to end its end, which sends `pipe_term`
+ * back to this socket, handled at its next command processing. Until then
+ * the pipe still holds the peer's routing id and accepts messages, which
+ * the dying session drops: a call made right after disconnect() (and
+ * connect()) "succeeded" into it, left no trace in the outbox and waited
+ * its whole timeout.
+ *
+ * How: the context has one I/O thread (pseud's own, never reconfigured)
+ * and its mailbox is FIFO, so a listener bound and unbound now on a helper
+ * socket is closed by that thread after the session was told to end; the
+ * thread reports the close (ZMQ_EVENT_CLOSED) to a monitor we wait on. By
+ * then `pipe_term` is in this socket's mailbox, and reading ZMQ_EVENTS
+ * handles it: later sends to that peer get EHOSTUNREACH and wait in the
+ * outbox until a new connection takes the routing id over. */
+static void
+wait_io_thread(RPCObject *self)
+{
+    static unsigned long counter;
+    char monitor_ep[96], bound[256];
+    size_t len = sizeof(bound);
+    int zero = 0, ms = 10000;       /* a safety net: the thread answers in microseconds */
+    snprintf(monitor_ep, sizeof(monitor_ep), "inproc://pseud-io-barrier-%p-%lu",
+             (void *)self, ++counter);
+    void *helper = zmq_socket(self->st->zmq_ctx, ZMQ_PAIR);
+    void *watch = zmq_socket(self->st->zmq_ctx, ZMQ_PAIR);
+    int ok = helper != NULL && watch != NULL
+             && zmq_setsockopt(helper, ZMQ_LINGER, &zero, sizeof(zero)) == 0
+             && zmq_setsockopt(watch, ZMQ_LINGER, &zero, sizeof(zero)) == 0
+             && zmq_setsockopt(watch, ZMQ_RCVTIMEO, &ms, sizeof(ms)) == 0
+             && zmq_socket_monitor(helper, monitor_ep, ZMQ_EVENT_CLOSED) == 0
+             && zmq_connect(watch, monitor_ep) == 0
+             && zmq_bind(helper, "tcp://127.0.0.1:*") == 0
+             && zmq_getsockopt(helper, ZMQ_LAST_ENDPOINT, bound, &len) == 0
+             && zmq_unbind(helper, bound) == 0;
+    /* the event: [event id and value, endpoint]; other threads may run meanwhile */
+    char frame[256];
+    if (ok) {
+        Py_BEGIN_ALLOW_THREADS
+        ok = zmq_recv(watch, frame, sizeof(frame), 0) >= 0
+             && zmq_recv(watch, frame, sizeof(frame), 0) >= 0;
+        Py_END_ALLOW_THREADS
+    }
+    if (!ok)
+        pseud_log(self->st, "warning",
+                  "pseud: disconnect could not wait for libzmq's I/O thread (%s); a call "
+                  "made at once may be lost", zmq_strerror(zmq_errno()));
+    if (watch != NULL)
+        zmq_close(watch);
+    if (helper != NULL)
+        zmq_close(helper);
+    int events;
+    len = sizeof(events);
+    zmq_getsockopt(self->sock, ZMQ_EVENTS, &events, &len);   /* handles `pipe_term` */
+}
+
 static PyObject *
 rpc_disconnect(PyObject *op, PyObject *endpoint)
 {
@@ -246,6 +307,8 @@ rpc_disconnect(PyObject *op, PyObject *endpoint)
         return NULL;
     }
     Py_DECREF(ep);
+    wait_io_thread(self);
+    rpc_after_io(self);   /* reading ZMQ_EVENTS may have taken the reader's edge */
     Py_RETURN_NONE;
 }
 

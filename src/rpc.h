@@ -1,5 +1,6 @@
-/* RPC: the base type of Server and Client. Lifecycle, the socket, sending
- * work, the future pool and deadlines, the reader loop and dispatch. */
+/* RPC: the base type of Server and Client (rpc.c), with its outgoing
+ * calls (rpc_calls.c), incoming messages (rpc_dispatch.c) and sending
+ * (rpc_outbox.c); rpc_object.h is their private layout. */
 #ifndef PSEUD_RPC_H
 #define PSEUD_RPC_H
 

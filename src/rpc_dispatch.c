@@ -292,7 +292,7 @@ hook_result(PyObject *r)
  * 0 / -1. */
 static int
 auth_handle(RPCObject *self, char type, int peer_known, PyObject *user_id,
-            PyObject *routing, PyObject *uuid, const pseud_frames *m)
+            PyObject *routing, PyObject *uuid, const wire_message *m)
 {
     if (type == PSEUD_HELLO[0] || (peer_known && type == PSEUD_AUTHENTICATED[0])) {
         PyObject *body = PyBytes_FromStringAndSize(m->body, m->body_len);
@@ -314,7 +314,7 @@ auth_handle(RPCObject *self, char type, int peer_known, PyObject *user_id,
  * Plugins flagged noop are never called. 1: dispatch the message, 0: the
  * plugin took it, -1: error. */
 static int
-plugin_hooks(RPCObject *self, const pseud_frames *m, PyObject *user_id, PyObject *routing,
+plugin_hooks(RPCObject *self, const wire_message *m, PyObject *user_id, PyObject *routing,
              PyObject *uuid)
 {
     if (!self->auth_noop) {
@@ -343,7 +343,7 @@ plugin_hooks(RPCObject *self, const pseud_frames *m, PyObject *user_id, PyObject
 
 /* Handle one well-formed message: the plugin hooks, then by type. */
 static void
-handle_message(RPCObject *self, pseud_frames *m)
+handle_message(RPCObject *self, wire_message *m)
 {
     PyObject *routing = PyBytes_FromStringAndSize(m->routing, m->routing_len);
     PyObject *uuid = PyBytes_FromStringAndSize(m->uuid, m->uuid_len);
@@ -453,15 +453,15 @@ read_loop(PyObject *op, PyObject *unused)
     (void)unused;
     RPCObject *self = RPC(op);
     Py_INCREF(self);
-    pseud_frames m;
+    wire_message m;
     while (self->state == RPC_RUNNING) {
         int handled = 0;
         while (handled < READ_BATCH && self->sock != NULL) {
             int rc = self->broker_id != NULL ? wire_recv_worker(self->sock, &m)
                                              : wire_recv(self->sock, &m);
-            if (rc == WIRE_AGAIN)
+            if (rc == WIRE_NOTHING)
                 break;
-            if (rc == WIRE_ERROR) {
+            if (rc == WIRE_FAILED) {
                 int err = zmq_errno();
                 if (err == ETERM || err == ENOTSOCK) {
                     /* the socket is gone under us: nothing more can come */
@@ -476,9 +476,9 @@ read_loop(PyObject *op, PyObject *unused)
                 break;
             }
             handled++;
-            if (rc == WIRE_OK)
+            if (rc == WIRE_MESSAGE)
                 handle_message(self, &m);
-            else if (rc == WIRE_BAD)
+            else if (rc == WIRE_MALFORMED)
                 pseud_log(self->st, "warning", "pseud: dropped a malformed message: %s",
                           m.problem);
             /* WIRE_PROBE: an upstream client saying hello on connect */

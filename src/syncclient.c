@@ -1,5 +1,5 @@
 /* SyncClient: a blocking client over a REQ socket, for code without gevent
- * (SPEC section 1). A call sends [v1, uuid, WORK, body]; the server's
+ * (docs/guide/syncclient.rst). A call sends [v1, uuid, WORK, body]; the server's
  * ROUTER sees the usual six frames (REQ adds the empty delimiter) and the
  * reply comes back as [v1, uuid, OK|ERROR, body]. Waiting releases the GIL
  * and never touches gevent.

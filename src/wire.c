@@ -11,7 +11,7 @@ more(zmq_msg_t *msg)
 }
 
 static int
-recv_frames(void *socket, pseud_frames *m, int max_frames)
+recv_frames(void *socket, wire_message *m, int max_frames)
 {
     m->nframes = 0;
     m->has_caller = 0;
@@ -20,12 +20,12 @@ recv_frames(void *socket, pseud_frames *m, int max_frames)
     m->problem = NULL;
     m->user_id = NULL;
     if (zmq_msg_init(&m->frames[0]) != 0)
-        return WIRE_ERROR;
+        return WIRE_FAILED;
     if (zmq_msg_recv(&m->frames[0], socket, ZMQ_DONTWAIT) < 0) {
         int err = zmq_errno();
         zmq_msg_close(&m->frames[0]);
         errno = err;
-        return err == EAGAIN ? WIRE_AGAIN : WIRE_ERROR;
+        return err == EAGAIN ? WIRE_NOTHING : WIRE_FAILED;
     }
     m->nframes = 1;
     int total = 1;
@@ -39,11 +39,11 @@ recv_frames(void *socket, pseud_frames *m, int max_frames)
         else
             slot = &extra;
         if (zmq_msg_init(slot) != 0)
-            return WIRE_ERROR;
+            return WIRE_FAILED;
         if (zmq_msg_recv(slot, socket, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(slot);
             m->problem = "truncated multipart message";
-            return WIRE_BAD;
+            return WIRE_MALFORMED;
         }
         has_more = more(slot);
         if (total <= WIRE_FRAMES_MAX)   /* counts past 8 mean the same: too many */
@@ -62,25 +62,25 @@ recv_frames(void *socket, pseud_frames *m, int max_frames)
     }
     else if (total != WIRE_FRAMES) {
         m->problem = "wrong number of frames (want 6: routing id, '', version, uuid, type, body)";
-        return WIRE_BAD;
+        return WIRE_MALFORMED;
     }
     zmq_msg_t *f = m->frames;
     if (zmq_msg_size(&f[1]) != 0) {
         m->problem = "second frame is not the empty delimiter";
-        return WIRE_BAD;
+        return WIRE_MALFORMED;
     }
     if (zmq_msg_size(&f[2]) != PSEUD_VERSION_LEN
         || memcmp(zmq_msg_data(&f[2]), PSEUD_VERSION, PSEUD_VERSION_LEN) != 0) {
         m->problem = "unsupported protocol version (want v1)";
-        return WIRE_BAD;
+        return WIRE_MALFORMED;
     }
     if (zmq_msg_size(&f[3]) > WIRE_MAX_UUID) {
         m->problem = "message id longer than 64 bytes";
-        return WIRE_BAD;
+        return WIRE_MALFORMED;
     }
     if (zmq_msg_size(&f[4]) != 1) {
         m->problem = "message type frame is not one byte";
-        return WIRE_BAD;
+        return WIRE_MALFORMED;
     }
     m->routing = zmq_msg_data(&f[0]);
     m->routing_len = zmq_msg_size(&f[0]);
@@ -90,23 +90,23 @@ recv_frames(void *socket, pseud_frames *m, int max_frames)
     m->body = zmq_msg_data(&f[5]);
     m->body_len = zmq_msg_size(&f[5]);
     m->user_id = zmq_msg_gets(&f[5], "User-Id");
-    return WIRE_OK;
+    return WIRE_MESSAGE;
 }
 
 int
-wire_recv(void *socket, pseud_frames *m)
+wire_recv(void *socket, wire_message *m)
 {
     return recv_frames(socket, m, WIRE_FRAMES);
 }
 
 int
-wire_recv_worker(void *socket, pseud_frames *m)
+wire_recv_worker(void *socket, wire_message *m)
 {
     return recv_frames(socket, m, WIRE_FRAMES_MAX);
 }
 
 void
-wire_release(pseud_frames *m)
+wire_release(wire_message *m)
 {
     for (int i = 0; i < m->nframes; i++)
         zmq_msg_close(&m->frames[i]);

@@ -1,4 +1,4 @@
-/* ZAP handler of the built-in security plugins (SPEC section 6).
+/* ZAP handler of the built-in security plugins (docs/guide/security.rst).
  *
  * libzmq asks one handler per context, at inproc://zeromq.zap.01, to admit
  * or refuse each PLAIN/CURVE handshake. Upstream pseud could host one
