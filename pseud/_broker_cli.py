@@ -8,13 +8,16 @@
 Clients connect to the frontend as to ``Server('svc')``; workers are
 ``Server('svc')`` objects that call ``connect_broker(backend)`` (or
 ``pseud serve module --broker tcp://host:5556 --id svc``). Runs until
-SIGINT/SIGTERM. ``main(argv)`` returns the exit code: 0, or 64 for wrong
-usage.
+SIGINT/SIGTERM. ``pseud broker`` (pseud/cli.py) uses build_parser and run;
+``main(argv)`` is the same on its own. Exit code 0, or 64 for wrong usage.
 """
+from __future__ import annotations
+
 import argparse
 import logging
 import signal
 import sys
+from typing import Any, Sequence
 
 import pseud
 
@@ -23,7 +26,7 @@ EXIT_USAGE = 64
 log = logging.getLogger('pseud.broker')
 
 
-def build_parser(parser=None):
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The broker's arguments, on `parser` (a subcommand's) or a new one."""
     if parser is None:
         parser = argparse.ArgumentParser(prog='pseud broker', description=__doc__.split('\n')[0])
@@ -49,9 +52,9 @@ def build_parser(parser=None):
     return parser
 
 
-def broker_from_args(args):
+def broker_from_args(args: argparse.Namespace) -> pseud.Broker:
     """A started-able pseud.Broker from parsed arguments; ValueError on misuse."""
-    options = {'max_in_flight': args.max_in_flight, 'max_queue': args.max_queue,
+    options: dict[str, Any] = {'max_in_flight': args.max_in_flight, 'max_queue': args.max_queue,
                'timeout': args.timeout}
     curve = args.security == 'trusted_curve'
     if (args.curve_public_key or args.curve_secret_key or args.allow) and not curve:
@@ -63,7 +66,7 @@ def broker_from_args(args):
         options.update(public_key=args.curve_public_key, secret_key=args.curve_secret_key)
     if args.security:
         options['security_plugin'] = args.security
-    allowed = {}
+    allowed: dict[bytes, bytes] = {}
     for item in args.allow:
         name, sep, key = item.partition('=')
         if not sep or not name or len(key) != 40:
@@ -86,7 +89,8 @@ def broker_from_args(args):
     return broker
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m pseud._broker_cli ARGS``: the same as ``pseud broker ARGS``."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -94,6 +98,11 @@ def main(argv=None):
         return EXIT_USAGE if exc.code else 0
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format='%(asctime)s %(name)s %(levelname)s %(message)s')
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the broker of parsed arguments until SIGINT/SIGTERM; the exit code."""
     try:
         broker = broker_from_args(args)
     except (ValueError, TypeError, pseud._pseud.ZMQError) as exc:

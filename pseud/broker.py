@@ -6,6 +6,10 @@ workers are ordinary Servers of that id that call
 itself is the C type ``pseud._pseud.Broker``: this module only turns the
 options into its arguments and sets up the frontend's security plugin.
 """
+from __future__ import annotations
+
+from typing import Any
+
 from . import _pseud
 from .auth import _RoutedServer
 from .common import _identity
@@ -24,15 +28,16 @@ class _FrontendPeer:
 
     _is_server = True
 
-    def __init__(self, broker, user_id, public_key, secret_key):
+    def __init__(self, broker: Broker, user_id: bytes | None, public_key: bytes | None,
+                 secret_key: bytes | None) -> None:
         self._broker = broker
         self.user_id = user_id
         self.public_key = public_key
         self.secret_key = secret_key
-        self.password = None
+        self.password: bytes | None = None
 
     @property
-    def socket(self):
+    def socket(self) -> _pseud.Socket:
         return self._broker._core.frontend_socket
 
 
@@ -54,21 +59,26 @@ class Broker:
     supported, and the caller's user id reaches the worker.
     """
 
-    def __init__(self, service_id, frontend=None, backend=None, max_in_flight=16,
-                 max_queue=1000, timeout=5.0, heartbeat=0.5,
-                 security_plugin='noop_auth_backend', public_key=None, secret_key=None,
-                 max_message_size=64 * 1024 * 1024):
+    def __init__(self, service_id: str | bytes, frontend: str | None = None,
+                 backend: str | None = None, max_in_flight: int = 16, max_queue: int = 1000,
+                 timeout: float = 5.0, heartbeat: float = 0.5,
+                 security_plugin: str = 'noop_auth_backend',
+                 public_key: str | bytes | None = None, secret_key: str | bytes | None = None,
+                 max_message_size: int = 64 * 1024 * 1024) -> None:
         for name, value in (('max_in_flight', max_in_flight), ('max_queue', max_queue)):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError('pseud: Broker %s must be an int, not %r' % (name, value))
-        self.service_id = _identity(service_id, 'service_id')
+        sid = _identity(service_id, 'service_id')
+        if sid is None:
+            raise TypeError('pseud: Broker needs a service id (str or bytes), not None')
+        self.service_id: bytes = sid
         self._core = _pseud.Broker(self.service_id, max_in_flight, max_queue, float(timeout),
                                    float(heartbeat), max_message_size=max_message_size)
         self.security_plugin = security_plugin
-        self.auth_backend = None
-        self.frontend_endpoint = None
-        self.backend_endpoint = None
-        self._running = None
+        self.auth_backend: Any = None
+        self.frontend_endpoint: str | None = None
+        self.backend_endpoint: str | None = None
+        self._running: Any = None
         plugin = auth_backends.lookup(security_plugin, 'server')
         if not getattr(plugin, '_pseud_noop', False):
             if not (isinstance(plugin, type) and issubclass(plugin, _RoutedServer)
@@ -92,22 +102,22 @@ class Broker:
         if backend is not None:
             self.bind_backend(backend)
 
-    def bind_frontend(self, endpoint):
+    def bind_frontend(self, endpoint: str) -> str:
         """Where clients connect; returns the endpoint bound (port 0 / '*' resolved)."""
         self.frontend_endpoint = self._core.bind_frontend(endpoint)
         return self.frontend_endpoint
 
-    def bind_backend(self, endpoint):
+    def bind_backend(self, endpoint: str) -> str:
         """Where workers connect; returns the endpoint bound."""
         self.backend_endpoint = self._core.bind_backend(endpoint)
         return self.backend_endpoint
 
-    def start(self):
+    def start(self) -> Broker:
         """Route from this process's gevent hub (returns at once)."""
         self._core.start()
         return self
 
-    def run(self):
+    def run(self) -> None:
         """Route until stop() (from another greenlet) or KeyboardInterrupt."""
         import gevent.event
         self._running = gevent.event.Event()
@@ -119,7 +129,7 @@ class Broker:
         finally:
             self.stop()
 
-    def stop(self):
+    def stop(self) -> None:
         """Close both sockets; calls still queued or running are forgotten
         (their callers time out). Idempotent."""
         # the socket closes before its ZAP domain goes, as a server's does
@@ -129,19 +139,19 @@ class Broker:
         if self._running is not None:
             self._running.set()
 
-    def stats(self):
+    def stats(self) -> dict[str, Any]:
         """Counters: routed, replied, queued, in_flight, rejected, expired,
         lost (calls answered ERROR because their worker went away),
         bad_frontend, bad_backend, anonymous, to_clients, joined, and
         workers: routing id -> {'in_flight', 'served'}."""
         return self._core.stats()
 
-    def __enter__(self):
+    def __enter__(self) -> Broker:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<Broker %r %s -> %s>' % (self.service_id, self.frontend_endpoint,
                                          self.backend_endpoint)

@@ -19,9 +19,10 @@ class Server(BaseRPC):
     def __init__(self, user_id: str | bytes | None = None, **options: Any) -> None:
         super().__init__(user_id, **options)
 
-    def connect_broker(self, endpoint):
-        """Serve as a worker of the broker whose backend is at ``endpoint``,
-        instead of binding: call it before any bind/connect (may be called
+    def connect_broker(self, endpoint: str) -> None:
+        """Serve as a worker of the Broker whose backend is at ``endpoint``.
+
+        Instead of binding: call it before any bind/connect (it may be called
         again for more brokers of the same service). The broker admits
         clients and passes on each caller's user id (``with_identity``,
         predicates and ``send_to`` work as on a direct server)."""

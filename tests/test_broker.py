@@ -459,33 +459,91 @@ def test_connect_broker_misuse_is_explained(make_broker):
 
 # ------------------------------------------------------------ command line
 
-def test_broker_command_line(make_client):
+class Command:
+    """`python -m pseud ARGS` in a subprocess, its output in files polled
+    cooperatively; killed in the fixture's finalizer."""
+
+    def __init__(self, tmp_path, args, extra_path=None):
+        name = unique('cmd')
+        self.out_path, self.err_path = tmp_path / (name + '.out'), tmp_path / (name + '.err')
+        env = dict(os.environ)
+        if extra_path is not None:
+            env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(extra_path),
+                                                              env.get('PYTHONPATH')]))
+        with open(self.out_path, 'w') as out, open(self.err_path, 'w') as err:
+            self.proc = subprocess.Popen([sys.executable, '-m', 'pseud'] + list(args),
+                                         stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                         env=env)
+
+    def line_with(self, text, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.out_path.read_text().splitlines():
+                if text in line:
+                    return line
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail('no %r from %r: %s' % (text, self.proc.args,
+                                                   self.err_path.read_text()[-2000:]))
+            gevent.sleep(0.02)
+
+    def wait(self, timeout=15):
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None:
+            if time.monotonic() > deadline:
+                pytest.fail('%r still running' % (self.proc.args,))
+            gevent.sleep(0.02)
+        return self.proc.returncode
+
+
+@pytest.fixture
+def command(tmp_path):
+    made = []
+
+    def factory(*args, extra_path=None):
+        made.append(Command(tmp_path, args, extra_path))
+        return made[-1]
+
+    yield factory
+    for cmd in made:
+        if cmd.proc.poll() is None:
+            cmd.proc.kill()
+        cmd.proc.wait(timeout=10)
+
+
+def test_pseud_broker_and_pseud_serve_broker(command, make_client, tmp_path):
     service = unique('svc')
-    proc = subprocess.Popen(
-        [sys.executable, '-m', 'pseud._broker_cli', '--frontend', ANY, '--backend', ANY,
-         '--id', service, '--max-queue', '5'],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=HERE)
-    worker = pseud.Server(service)
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith('pseud broker'), proc.stderr.read()
-        words = line.split()
-        frontend = words[words.index('frontend') + 1].rstrip(',')
-        backend = words[words.index('backend') + 1]
-        serve_basics(worker)
-        worker.connect_broker(backend)
-        worker.start()
-        client = make_client(service, frontend, timeout=10)
-        assert client.pid().get() == os.getpid()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        worker.stop()
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        proc.stdout.close()
-        proc.stderr.close()
+    module = unique('brokered_mod')
+    (tmp_path / (module + '.py')).write_text(
+        'import os\n\n\ndef add(a, b):\n    return a + b\n\n\n'
+        'def pid():\n    return os.getpid()\n')
+    broker = command('broker', '--frontend', ANY, '--backend', ANY, '--id', service,
+                     '--max-queue', '5')
+    words = broker.line_with('pseud broker').split()
+    frontend = words[words.index('frontend') + 1].rstrip(',')
+    backend = words[words.index('backend') + 1]
+    workers = [command('serve', module, '--broker', backend, '--id', service,
+                       extra_path=tmp_path) for _ in range(2)]
+    for worker in workers:
+        worker.line_with('through the broker at')
+    client = make_client(service, frontend, timeout=10)
+    assert client.add(2, 3).get() == 5
+    pids = set()
+    deadline = time.monotonic() + 20
+    while len(pids) < 2 and time.monotonic() < deadline:   # until both have joined
+        pids.add(client.pid().get())
+    assert pids == {w.proc.pid for w in workers}
+    broker.proc.send_signal(signal.SIGTERM)
+    assert broker.wait() == 0
+    for worker in workers:
+        worker.proc.send_signal(signal.SIGTERM)
+        assert worker.wait() == 0
+
+
+def test_pseud_serve_broker_refuses_security(command):
+    ran = command('serve', 'os', '--broker', 'tcp://127.0.0.1:1', '--id', 's',
+                  '--security', 'plain')
+    assert ran.wait() == 64
+    assert '--security goes to the broker' in ran.err_path.read_text()
 
 
 @pytest.mark.parametrize('argv', [
