@@ -168,12 +168,10 @@ rpc_bind(PyObject *op, PyObject *endpoint)
     return last;
 }
 
+/* connect() and connect_broker(): set the socket up, connect it. */
 static PyObject *
-rpc_connect(PyObject *op, PyObject *endpoint)
+connect_to(RPCObject *self, PyObject *endpoint)
 {
-    RPCObject *self = RPC(op);
-    if (refuse_in_worker_mode(self) < 0)
-        return NULL;
     PyObject *ep = convert_endpoint(endpoint);
     if (ep == NULL || setup_socket(self) < 0) {
         Py_XDECREF(ep);
@@ -190,6 +188,15 @@ rpc_connect(PyObject *op, PyObject *endpoint)
     }
     Py_DECREF(ep);
     Py_RETURN_NONE;
+}
+
+static PyObject *
+rpc_connect(PyObject *op, PyObject *endpoint)
+{
+    RPCObject *self = RPC(op);
+    if (refuse_in_worker_mode(self) < 0)
+        return NULL;
+    return connect_to(self, endpoint);
 }
 
 /* connect_broker(endpoint): make this Server a worker of the broker at
@@ -218,18 +225,7 @@ rpc_connect_broker(PyObject *op, PyObject *endpoint)
         if (self->broker_id == NULL)
             return NULL;
     }
-    PyObject *ep = convert_endpoint(endpoint);
-    if (ep == NULL || setup_socket(self) < 0) {
-        Py_XDECREF(ep);
-        return NULL;
-    }
-    if (zmq_connect(self->sock, PyBytes_AS_STRING(ep)) != 0) {
-        errors_raise_what(self->st, zmq_errno(), "cannot connect to the broker at %R", ep);
-        Py_DECREF(ep);
-        return NULL;
-    }
-    Py_DECREF(ep);
-    Py_RETURN_NONE;
+    return connect_to(self, endpoint);
 }
 
 /* Wait until libzmq's I/O thread has handled every command this thread

@@ -15,16 +15,8 @@ import pseud
 
 from conftest import unique
 from test_upstream import (  # noqa: F401  (fixtures are used by name)
-    DATES, INTEROP_PYTHON, NOOP, call, register_ours, upstream, upstream_client, value_of)
+    DATES, call, pytestmark, register_ours, upstream, upstream_client, value_of)
 from test_upstream_security import upstream_plain
-
-pytestmark = [
-    pytest.mark.timeout(60),
-    pytest.mark.skipif(
-        not INTEROP_PYTHON,
-        reason='PSEUD_INTEROP_PYTHON is not set: run `bash scripts/test.sh`, which '
-               'creates .venv-interop with upstream pseud 1.0.1 and exports it'),
-]
 
 
 @pytest.fixture
