@@ -224,23 +224,38 @@ def main():
     print('burn(%d) ~ 1 ms; %d x %.1fs per row, median; max_in_flight=%d; load: %s'
           % (rounds, args.repeat, args.seconds, args.max_in_flight,
              ' '.join(open('/proc/loadavg').read().split()[:3])))
+    # repetitions go round the whole plan, so that each ratio below pairs
+    # runs made close together in time (the load of a shared machine drifts)
+    runs = {label: [] for label, _, _ in plan}
+    for rep in range(args.repeat):
+        for label, scenario, workers in plan:
+            runs[label].append(one_run(scenario, workers, args.seconds, rounds,
+                                       args.max_in_flight))
+        print('repetition %d/%d done (load %s)' % (rep + 1, args.repeat,
+              ' '.join(open('/proc/loadavg').read().split()[:3])), flush=True)
     results = {}
-    for label, scenario, workers in plan:
-        runs = [one_run(scenario, workers, args.seconds, rounds, args.max_in_flight)
-                for _ in range(args.repeat)]
-        rate = statistics.median(r for r, _ in runs)
-        per_call = [c for _, c in runs if c is not None]
+    for label, _, _ in plan:
+        rate = statistics.median(r for r, _ in runs[label])
+        per_call = [c for _, c in runs[label] if c is not None]
         cpu_us = statistics.median(per_call) * 1e6 if per_call else None
         results[label] = {'calls_per_s': rate, 'broker_cpu_us_per_call': cpu_us,
-                          'runs': [r for r, _ in runs]}
+                          'runs': [r for r, _ in runs[label]]}
         print('%-28s %10.0f calls/s%s' % (label, rate, '' if cpu_us is None else
                                           '   broker CPU %.1f us/call' % cpu_us), flush=True)
-    r = {k: v['calls_per_s'] for k, v in results.items()}
+
+    def paired(a, b):
+        """Median over repetitions of rate(a) / rate(b)."""
+        return statistics.median(x[0] / y[0] for x, y in zip(runs[a], runs[b]))
+    ratios = {
+        'broker/direct sequential': paired('broker-sequential', 'direct-sequential'),
+        'broker/direct pipelined': paired('broker-pipelined', 'direct-pipelined'),
+        'cpu 1 worker / direct': paired('cpu-64 x 1 worker', 'cpu-64 direct (1 server)'),
+        'cpu 2 workers / 1 worker': paired('cpu-64 x 2 workers', 'cpu-64 x 1 worker'),
+        'cpu 4 workers / 1 worker': paired('cpu-64 x 4 workers', 'cpu-64 x 1 worker'),
+    }
     print()
-    print('broker/direct sequential  %.2fx' % (r['broker-sequential'] / r['direct-sequential']))
-    print('broker/direct pipelined   %.2fx' % (r['broker-pipelined'] / r['direct-pipelined']))
-    print('cpu 2 workers / 1 worker  %.2fx' % (r['cpu-64 x 2 workers'] / r['cpu-64 x 1 worker']))
-    print('cpu 4 workers / 1 worker  %.2fx' % (r['cpu-64 x 4 workers'] / r['cpu-64 x 1 worker']))
+    for name, value in ratios.items():
+        print('%-26s %.2fx   (median of paired repetitions)' % (name, value))
     us = [v['broker_cpu_us_per_call'] for v in results.values()
           if v['broker_cpu_us_per_call']]
     if us:
@@ -249,7 +264,7 @@ def main():
               % (best, max(us), 1e6 / best))
     if args.json:
         with open(args.json, 'w') as fh:
-            json.dump({'rounds': rounds, 'results': results}, fh, indent=1)
+            json.dump({'rounds': rounds, 'results': results, 'ratios': ratios}, fh, indent=1)
 
 
 if __name__ == '__main__':
