@@ -22,15 +22,16 @@ __all__ = ['Broker']
 _BROKERABLE = ('plain', 'trusted_peer', 'trusted_curve')
 
 
-class _FrontendPeer:
+class _SocketPeer:
     """What a server-side security plugin reads from the RPC it adapts,
-    for the broker's frontend socket."""
+    for one of the broker's sockets."""
 
     _is_server = True
 
-    def __init__(self, broker: Broker, user_id: bytes | None, public_key: bytes | None,
-                 secret_key: bytes | None) -> None:
+    def __init__(self, broker: Broker, side: str, user_id: bytes | None,
+                 public_key: bytes | None, secret_key: bytes | None) -> None:
         self._broker = broker
+        self._side = side
         self.user_id = user_id
         self.public_key = public_key
         self.secret_key = secret_key
@@ -38,7 +39,8 @@ class _FrontendPeer:
 
     @property
     def socket(self) -> _pseud.Socket:
-        return self._broker._core.frontend_socket
+        sock: _pseud.Socket = getattr(self._broker._core, self._side + '_socket')
+        return sock
 
 
 class Broker:
@@ -56,7 +58,10 @@ class Broker:
     silent for three intervals is disconnected. security_plugin,
     public_key, secret_key: as for a Server, at the frontend; the built-in
     ZAP-checked plugins ('plain', 'trusted_peer', 'trusted_curve') are
-    supported, and the caller's user id reaches the worker.
+    supported, and the caller's user id reaches the worker. worker_keys
+    (name -> public key), backend_public_key, backend_secret_key: CURVE on
+    the backend, admitting only those workers
+    (``worker.connect_broker(backend, broker_public_key=...)``).
     """
 
     def __init__(self, service_id: str | bytes, frontend: str | None = None,
@@ -64,7 +69,10 @@ class Broker:
                  timeout: float = 5.0, heartbeat: float = 0.5,
                  security_plugin: str = 'noop_auth_backend',
                  public_key: str | bytes | None = None, secret_key: str | bytes | None = None,
-                 max_message_size: int = 64 * 1024 * 1024) -> None:
+                 max_message_size: int = 64 * 1024 * 1024,
+                 worker_keys: dict[Any, Any] | None = None,
+                 backend_public_key: str | bytes | None = None,
+                 backend_secret_key: str | bytes | None = None) -> None:
         for name, value in (('max_in_flight', max_in_flight), ('max_queue', max_queue)):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError('pseud: Broker %s must be an int, not %r' % (name, value))
@@ -76,6 +84,7 @@ class Broker:
                                    float(heartbeat), max_message_size=max_message_size)
         self.security_plugin = security_plugin
         self.auth_backend: Any = None
+        self.backend_auth: Any = None
         self.frontend_endpoint: str | None = None
         self.backend_endpoint: str | None = None
         self._running: Any = None
@@ -88,8 +97,9 @@ class Broker:
                     'pseud: the broker admits peers in the ZAP handler only: use '
                     "security_plugin='plain', 'trusted_peer' or 'trusted_curve' "
                     '(or a subclass of them), not %r' % (security_plugin,))
-            peer = _FrontendPeer(self, self.service_id, _identity(public_key, 'public_key'),
-                                 _identity(secret_key, 'secret_key'))
+            peer = _SocketPeer(self, 'frontend', self.service_id,
+                               _identity(public_key, 'public_key'),
+                               _identity(secret_key, 'secret_key'))
             self.auth_backend = plugin(peer)
             try:
                 self.auth_backend.configure()
@@ -97,10 +107,32 @@ class Broker:
                 self._core.stop()
                 raise
             self._core.secured = True
+        if worker_keys is not None or backend_public_key is not None:
+            self._secure_backend(worker_keys, backend_public_key, backend_secret_key)
         if frontend is not None:
             self.bind_frontend(frontend)
         if backend is not None:
             self.bind_backend(backend)
+
+    def _secure_backend(self, worker_keys: dict[Any, Any] | None,
+                        public_key: str | bytes | None, secret_key: str | bytes | None) -> None:
+        """CURVE on the backend: only the workers whose keys are listed join."""
+        if worker_keys is None or public_key is None or secret_key is None:
+            self.stop()
+            raise ValueError('pseud: CURVE between broker and workers needs worker_keys '
+                             '(name -> worker public key), backend_public_key and '
+                             'backend_secret_key together')
+        plugin = auth_backends.lookup('trusted_curve', 'server')
+        self.backend_auth = plugin(_SocketPeer(self, 'backend', None,
+                                               _identity(public_key, 'backend_public_key'),
+                                               _identity(secret_key, 'backend_secret_key')))
+        self.backend_auth.known_identities = {
+            _identity(name, 'a worker name'): key for name, key in worker_keys.items()}
+        try:
+            self.backend_auth.configure()
+        except BaseException:
+            self.stop()
+            raise
 
     def bind_frontend(self, endpoint: str) -> str:
         """Where clients connect; returns the endpoint bound (port 0 / '*' resolved)."""
@@ -134,8 +166,9 @@ class Broker:
         (their callers time out). Idempotent."""
         # the socket closes before its ZAP domain goes, as a server's does
         self._core.stop()
-        if self.auth_backend is not None:
-            self.auth_backend.stop()
+        for plugin in (self.auth_backend, self.backend_auth):
+            if plugin is not None:
+                plugin.stop()
         if self._running is not None:
             self._running.set()
 

@@ -199,11 +199,32 @@ rpc_connect(PyObject *op, PyObject *endpoint)
     return connect_to(self, endpoint);
 }
 
-/* connect_broker(endpoint): make this Server a worker of the broker at
- * `endpoint` (docs/guide/scaling.rst). */
-static PyObject *
-rpc_connect_broker(PyObject *op, PyObject *endpoint)
+/* A CURVE key option from str or bytes (Z85 or raw: libzmq checks). */
+static int
+set_key(RPCObject *self, int option, PyObject *key, const char *what)
 {
+    PyObject *k = convert_identity(key, what);
+    if (k == NULL)
+        return -1;
+    int rc = zmq_setsockopt(self->sock, option, PyBytes_AS_STRING(k), PyBytes_GET_SIZE(k));
+    if (rc != 0)
+        errors_raise_what(self->st, zmq_errno(), "%s %R (want 40 Z85 characters)", what, k);
+    Py_DECREF(k);
+    return rc != 0 ? -1 : 0;
+}
+
+/* connect_broker(endpoint, broker_public_key=None, public_key=None,
+ * secret_key=None): make this Server a worker of the broker at `endpoint`
+ * (docs/guide/scaling.rst); with the keys, over CURVE. libzmq copies the
+ * options at each connect: keys given once stay for later brokers. */
+static PyObject *
+rpc_connect_broker(PyObject *op, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"endpoint", "broker_public_key", "public_key", "secret_key", NULL};
+    PyObject *endpoint, *server_key = Py_None, *public_key = Py_None, *secret_key = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OOO", kwlist, &endpoint, &server_key,
+                                     &public_key, &secret_key))
+        return NULL;
     RPCObject *self = RPC(op);
     if (!self->is_server || self->user_id == Py_None
         || PyBytes_GET_SIZE(self->user_id) > 200) {
@@ -225,6 +246,18 @@ rpc_connect_broker(PyObject *op, PyObject *endpoint)
         if (self->broker_id == NULL)
             return NULL;
     }
+    int curve = server_key != Py_None;
+    if (curve != (public_key != Py_None) || curve != (secret_key != Py_None)) {
+        PyErr_SetString(PyExc_ValueError, "pseud: CURVE to the broker needs "
+                        "broker_public_key, public_key and secret_key together");
+        return NULL;
+    }
+    if (setup_socket(self) < 0)
+        return NULL;
+    if (curve && (set_key(self, ZMQ_CURVE_SERVERKEY, server_key, "broker_public_key") < 0
+                  || set_key(self, ZMQ_CURVE_PUBLICKEY, public_key, "public_key") < 0
+                  || set_key(self, ZMQ_CURVE_SECRETKEY, secret_key, "secret_key") < 0))
+        return NULL;
     return connect_to(self, endpoint);
 }
 
@@ -692,8 +725,10 @@ static PyMemberDef rpc_members[] = {
 static PyMethodDef rpc_methods[] = {
     {"bind", rpc_bind, METH_O, "bind(endpoint): bind the socket; returns the resolved endpoint."},
     {"connect", rpc_connect, METH_O, "connect(endpoint): connect the socket."},
-    {"connect_broker", rpc_connect_broker, METH_O,
-     "connect_broker(endpoint): serve as a worker of the broker at endpoint (before any bind/connect)."},
+    {"connect_broker", (PyCFunction)(void (*)(void))rpc_connect_broker,
+     METH_VARARGS | METH_KEYWORDS,
+     "connect_broker(endpoint, broker_public_key=None, public_key=None, secret_key=None): "
+     "serve as a worker of the broker at endpoint (before any bind/connect)."},
     {"disconnect", rpc_disconnect, METH_O, "disconnect(endpoint)."},
     {"start", rpc_start, METH_NOARGS, "Start the background reader (harmless if running)."},
     {"stop", rpc_stop, METH_NOARGS, "Stop the reader and plugins, close the socket; pending calls fail. Idempotent."},

@@ -53,12 +53,12 @@ def make_worker():
     """make_worker(broker, register=None) -> an in-process worker Server."""
     made = []
 
-    def factory(broker, register=None, **options):
+    def factory(broker, register=None, broker_public_key=None, **options):
         server = pseud.Server(broker.service_id, **options)
         made.append(server)
         if register is not None:
             register(server)
-        server.connect_broker(broker.backend_endpoint)
+        server.connect_broker(broker.backend_endpoint, broker_public_key=broker_public_key)
         server.start()
         return server
 
@@ -225,6 +225,45 @@ def test_curve_at_the_frontend_gives_the_worker_the_user_id(make_broker, make_wo
                          secret_key=stranger_secret, peer_public_key=public, timeout=1)
     with pytest.raises(gevent.Timeout):
         stranger.whoami().get()
+
+
+def test_curve_between_broker_and_workers(make_broker, make_worker, client_of):
+    backend_public, backend_secret = pseud.curve_keypair()
+    good_public, good_secret = pseud.curve_keypair()
+    broker = make_broker(worker_keys={'w1': good_public}, backend_public_key=backend_public,
+                         backend_secret_key=backend_secret)
+    # a worker whose key the broker does not list never joins...
+    stranger_public, stranger_secret = pseud.curve_keypair()
+    stranger = pseud.Server(broker.service_id, public_key=stranger_public,
+                            secret_key=stranger_secret)
+    try:
+        stranger.register_rpc(name='pid')(lambda: 'stranger')
+        stranger.connect_broker(broker.backend_endpoint, broker_public_key=backend_public)
+        stranger.start()
+        # ...nor does one that speaks no CURVE at all
+        plain = make_worker(broker, lambda s: s.register_rpc(name='pid')(lambda: 'plain'))
+        client = client_of(broker, timeout=10)
+        future = client.pid()
+        wait_until(lambda: broker.stats()['queued'] == 1, what='the call waiting')
+        gevent.sleep(0.5)
+        assert broker.stats()['workers'] == {} and not future.ready()
+        # the listed worker joins and takes the waiting call
+        make_worker(broker, serve_basics, public_key=good_public, secret_key=good_secret,
+                    broker_public_key=backend_public)
+        assert future.get() == os.getpid()
+        assert len(broker.stats()['workers']) == 1
+        plain.stop()
+    finally:
+        stranger.stop()
+
+
+def test_curve_between_broker_and_workers_misuse(make_broker):
+    with pytest.raises(ValueError, match='worker_keys'):
+        pseud.Broker(unique('svc'), worker_keys={'w': pseud.curve_keypair()[0]})
+    broker = make_broker()
+    with pytest.raises(ValueError, match='own key pair'):
+        pseud.Server(broker.service_id).connect_broker(
+            broker.backend_endpoint, broker_public_key=pseud.curve_keypair()[0])
 
 
 def test_broker_refuses_plugins_it_cannot_run_in_c():
