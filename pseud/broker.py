@@ -12,7 +12,7 @@ from typing import Any
 
 from . import _pseud
 from .auth import _RoutedServer
-from .common import _identity
+from ._plugin import identity as _identity
 from .utils import auth_backends
 
 __all__ = ['Broker']
