@@ -614,22 +614,26 @@ static PyMemberDef rpc_members[] = {
 };
 
 static PyMethodDef rpc_methods[] = {
-    {"bind", rpc_bind, METH_O, "bind(endpoint): bind the socket; returns the resolved endpoint."},
-    {"connect", rpc_connect, METH_O, "connect(endpoint): connect the socket."},
-    {"disconnect", rpc_disconnect, METH_O, "disconnect(endpoint)."},
-    {"start", rpc_start, METH_NOARGS, "Start the background reader (harmless if running)."},
-    {"stop", rpc_stop, METH_NOARGS, "Stop the reader and plugins, close the socket; pending calls fail. Idempotent."},
-    {"close", rpc_stop, METH_NOARGS, "Alias of stop()."},
-    {"send_to", rpc_send_to, METH_O, "send_to(user_id): a proxy whose calls go to that peer."},
+    {"bind", rpc_bind, METH_O, "bind($self, endpoint, /)\n--\n\nBind the socket; return the resolved endpoint."},
+    {"connect", rpc_connect, METH_O, "connect($self, endpoint, /)\n--\n\nConnect the socket."},
+    {"disconnect", rpc_disconnect, METH_O, "disconnect($self, endpoint, /)\n--\n\nDisconnect the socket from endpoint."},
+    {"start", rpc_start, METH_NOARGS, "start($self, /)\n--\n\nStart the background reader (harmless if running)."},
+    {"stop", rpc_stop, METH_NOARGS, "stop($self, /)\n--\n\nStop the reader and plugins, close the socket; pending calls fail. Idempotent."},
+    {"close", rpc_stop, METH_NOARGS, "close($self, /)\n--\n\nAlias of stop()."},
+    {"send_to", rpc_send_to, METH_O, "send_to($self, user_id, /)\n--\n\nA proxy whose calls go to that peer."},
     {"send_message", rpc_send_message, METH_O,
-     "send_message(frames): send a multipart message on the RPC's socket (for plugins)."},
+     "send_message($self, frames, /)\n--\n\nSend a multipart message on the RPC's socket (for plugins); "
+     "frames are bytes-like, or str sent as UTF-8."},
     {"send_work", (PyCFunction)(void (*)(void))rpc_send_work_method, METH_VARARGS | METH_KEYWORDS,
-     "send_work(user_id, name, *args, **kwargs): send WORK; returns a future."},
+     "send_work($self, user_id, name, /, *args, **kwargs)\n--\n\nSend WORK; return a future."},
     {NULL},
 };
 
 static PyType_Slot rpc_slots[] = {
-    {Py_tp_doc, "Base of Server and Client: a ROUTER socket speaking pseud protocol v1."},
+    {Py_tp_doc, "RPC(user_id=None, peer_routing_id=None, is_server=False, timeout=5.0, "
+                "registry=None, packer=None, proxy_to=None, auth_backend=None, "
+                "heartbeat_backend=None, max_message_size=67108864)\n--\n\n"
+                "Base of Server and Client: a ROUTER socket speaking pseud protocol v1."},
     {Py_tp_new, rpc_new},
     {Py_tp_init, rpc_init},
     {Py_tp_getattro, rpc_getattro},
