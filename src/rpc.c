@@ -600,8 +600,8 @@ static PyGetSetDef rpc_getset[] = {
 };
 
 static PyMemberDef rpc_members[] = {
-    {"user_id", T_OBJECT, offsetof(RPCObject, user_id), READONLY, "This peer's identity (bytes or None)."},
-    {"peer_routing_id", T_OBJECT, offsetof(RPCObject, peer_routing_id), READONLY, "Routing id calls go to (bytes or None)."},
+    {"user_id", T_OBJECT, offsetof(RPCObject, user_id), READONLY, "This peer's identity, as given (str or bytes; None when unset)."},
+    {"peer_routing_id", T_OBJECT, offsetof(RPCObject, peer_routing_id), READONLY, "Routing id calls go to, as given (str or bytes; None when unset)."},
     {"registry", T_OBJECT, offsetof(RPCObject, registry), READONLY, "The registry incoming calls are looked up in."},
     {"packer", T_OBJECT, offsetof(RPCObject, packer), READONLY, "The msgpack Packer."},
     {"proxy_to", T_OBJECT, offsetof(RPCObject, proxy_to), READONLY, "RPC whose registry serves names this one lacks."},

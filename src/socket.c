@@ -556,7 +556,7 @@ static PyMethodDef sock_methods[] = {
     {"recv_string", (PyCFunction)(void (*)(void))sock_recv_string, METH_VARARGS | METH_KEYWORDS,
      "recv_string($self, /, flags=0, encoding='utf-8')\n--\n\nOne frame, decoded to str."},
     {"poll", (PyCFunction)(void (*)(void))sock_poll, METH_VARARGS | METH_KEYWORDS,
-     "poll($self, /, timeout=None, flags=1)\n--\n\nThe ready events among flags (0 on timeout); "
+     "poll($self, /, timeout=None, flags=1)\n--\n\nThe ready events among flags (0 on timeout; flags=1 is POLLIN); "
      "timeout in milliseconds. With POLLIN|POLLOUT it waits for input."},
     {"setsockopt", (PyCFunction)(void (*)(void))sockopt_setsockopt, METH_FASTCALL,
      "setsockopt($self, option, value, /)\n--\n\nSet a socket option."},

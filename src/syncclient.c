@@ -591,7 +591,7 @@ static PyGetSetDef sync_getset[] = {
 
 static PyMemberDef sync_members[] = {
     {"peer_routing_id", T_OBJECT, offsetof(SyncClientObject, peer_routing_id), READONLY,
-     "Routing id of the server calls go to (as given; None when unset)."},
+     "Routing id of the server calls go to (None when unset)."},
     {"user_id", T_OBJECT, offsetof(SyncClientObject, user_id), READONLY,
      "The user id sent for PLAIN security (None without)."},
     {"password", T_OBJECT, offsetof(SyncClientObject, password), READONLY,
