@@ -709,8 +709,8 @@ static PyGetSetDef rpc_getset[] = {
 };
 
 static PyMemberDef rpc_members[] = {
-    {"user_id", T_OBJECT, offsetof(RPCObject, user_id), READONLY, "This peer's identity (bytes or None)."},
-    {"peer_routing_id", T_OBJECT, offsetof(RPCObject, peer_routing_id), READONLY, "Routing id calls go to (bytes or None)."},
+    {"user_id", T_OBJECT, offsetof(RPCObject, user_id), READONLY, "This peer's identity, as given (str or bytes; None when unset)."},
+    {"peer_routing_id", T_OBJECT, offsetof(RPCObject, peer_routing_id), READONLY, "Routing id calls go to, as given (str or bytes; None when unset)."},
     {"registry", T_OBJECT, offsetof(RPCObject, registry), READONLY, "The registry incoming calls are looked up in."},
     {"packer", T_OBJECT, offsetof(RPCObject, packer), READONLY, "The msgpack Packer."},
     {"proxy_to", T_OBJECT, offsetof(RPCObject, proxy_to), READONLY, "RPC whose registry serves names this one lacks."},
@@ -723,26 +723,30 @@ static PyMemberDef rpc_members[] = {
 };
 
 static PyMethodDef rpc_methods[] = {
-    {"bind", rpc_bind, METH_O, "bind(endpoint): bind the socket; returns the resolved endpoint."},
-    {"connect", rpc_connect, METH_O, "connect(endpoint): connect the socket."},
+    {"bind", rpc_bind, METH_O, "bind($self, endpoint, /)\n--\n\nBind the socket; return the resolved endpoint."},
+    {"connect", rpc_connect, METH_O, "connect($self, endpoint, /)\n--\n\nConnect the socket."},
     {"connect_broker", (PyCFunction)(void (*)(void))rpc_connect_broker,
      METH_VARARGS | METH_KEYWORDS,
-     "connect_broker(endpoint, broker_public_key=None, public_key=None, secret_key=None): "
-     "serve as a worker of the broker at endpoint (before any bind/connect)."},
-    {"disconnect", rpc_disconnect, METH_O, "disconnect(endpoint)."},
-    {"start", rpc_start, METH_NOARGS, "Start the background reader (harmless if running)."},
-    {"stop", rpc_stop, METH_NOARGS, "Stop the reader and plugins, close the socket; pending calls fail. Idempotent."},
-    {"close", rpc_stop, METH_NOARGS, "Alias of stop()."},
-    {"send_to", rpc_send_to, METH_O, "send_to(user_id): a proxy whose calls go to that peer."},
+     "connect_broker($self, /, endpoint, broker_public_key=None, public_key=None, secret_key=None)\n--\n\n"
+     "Serve as a worker of the broker at endpoint (before any bind/connect)."},
+    {"disconnect", rpc_disconnect, METH_O, "disconnect($self, endpoint, /)\n--\n\nDisconnect the socket from endpoint."},
+    {"start", rpc_start, METH_NOARGS, "start($self, /)\n--\n\nStart the background reader (harmless if running)."},
+    {"stop", rpc_stop, METH_NOARGS, "stop($self, /)\n--\n\nStop the reader and plugins, close the socket; pending calls fail. Idempotent."},
+    {"close", rpc_stop, METH_NOARGS, "close($self, /)\n--\n\nAlias of stop()."},
+    {"send_to", rpc_send_to, METH_O, "send_to($self, user_id, /)\n--\n\nA proxy whose calls go to that peer."},
     {"send_message", rpc_send_message, METH_O,
-     "send_message(frames): send a multipart message on the RPC's socket (for plugins)."},
+     "send_message($self, frames, /)\n--\n\nSend a multipart message on the RPC's socket (for plugins); "
+     "frames are bytes-like, or str sent as UTF-8."},
     {"send_work", (PyCFunction)(void (*)(void))rpc_send_work_method, METH_VARARGS | METH_KEYWORDS,
-     "send_work(user_id, name, *args, **kwargs): send WORK; returns a future."},
+     "send_work($self, user_id, name, /, *args, **kwargs)\n--\n\nSend WORK; return a future."},
     {NULL},
 };
 
 static PyType_Slot rpc_slots[] = {
-    {Py_tp_doc, "Base of Server and Client: a ROUTER socket speaking pseud protocol v1."},
+    {Py_tp_doc, "RPC(user_id=None, peer_routing_id=None, is_server=False, timeout=5.0, "
+                "registry=None, packer=None, proxy_to=None, auth_backend=None, "
+                "heartbeat_backend=None, max_message_size=67108864)\n--\n\n"
+                "Base of Server and Client: a ROUTER socket speaking pseud protocol v1."},
     {Py_tp_new, rpc_new},
     {Py_tp_init, rpc_init},
     {Py_tp_getattro, rpc_getattro},
