@@ -1141,12 +1141,12 @@ broker_dealloc(PyObject *op)
 
 static PyMethodDef broker_methods[] = {
     {"bind_frontend", broker_bind_frontend, METH_O,
-     "bind_frontend(endpoint): where clients connect; returns the endpoint bound."},
+     "bind_frontend($self, endpoint, /)\n--\n\nBind where clients connect; return the endpoint bound."},
     {"bind_backend", broker_bind_backend, METH_O,
-     "bind_backend(endpoint): where workers connect; returns the endpoint bound."},
-    {"start", broker_start, METH_NOARGS, "start(): route from the gevent hub."},
-    {"stop", broker_stop, METH_NOARGS, "stop(): close both sockets, forget every call."},
-    {"stats", broker_stats, METH_NOARGS, "stats(): counters and the live workers."},
+     "bind_backend($self, endpoint, /)\n--\n\nBind where workers connect; return the endpoint bound."},
+    {"start", broker_start, METH_NOARGS, "start($self, /)\n--\n\nRoute from the gevent hub."},
+    {"stop", broker_stop, METH_NOARGS, "stop($self, /)\n--\n\nClose both sockets, forget every call."},
+    {"stats", broker_stats, METH_NOARGS, "stats($self, /)\n--\n\nCounters and the live workers."},
     {NULL},
 };
 
