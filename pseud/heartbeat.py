@@ -2,11 +2,16 @@
 
 ``handle_heartbeat(user_id, routing_id)`` is called by the core for every
 authenticated incoming message: every message counts as a heartbeat.
+
+``'heartbeat'`` (:class:`HeartbeatBackend`) is the production one: it turns
+on libzmq's ZMTP heartbeats (PING/PONG, which any libzmq peer answers by
+itself), and the core's socket monitor fails the calls in flight to a peer
+whose connection is lost with ``pseud.interfaces.PeerGoneError``.
 """
 from .interfaces import EMPTY_DELIMITER, HEARTBEAT, VERSION
 from .utils import register_heartbeat_backend
 
-__all__ = ['BaseHeartbeatBackend', 'NoOpHeartbeatBackend',
+__all__ = ['BaseHeartbeatBackend', 'NoOpHeartbeatBackend', 'HeartbeatBackend',
            'TestingHeartbeatClient', 'TestingHeartbeatServer']
 
 
@@ -39,6 +44,42 @@ class NoOpHeartbeatBackend(BaseHeartbeatBackend):
 
     name = 'noop_heartbeat_backend'
     _pseud_noop = True
+
+
+@register_heartbeat_backend
+class HeartbeatBackend(BaseHeartbeatBackend):
+    """ZMTP heartbeats: a PING every ``interval`` seconds on each connection;
+    a connection that answers nothing for ``interval`` more seconds is
+    closed by libzmq, so a peer that died, froze or was cut off is lost
+    within two intervals. The interval is the RPC's ``heartbeat_interval``
+    option (seconds), else this class's ``interval``.
+
+    The peer needs nothing: libzmq answers PINGs by itself (ZMTP 3.1, libzmq
+    4.2 and later), so upstream pseud peers keep working. The TTL sent with
+    each PING (two intervals) lets such a peer also drop us if we vanish.
+    No Python code runs per message or per heartbeat."""
+
+    name = 'heartbeat'
+    interval = 1.0
+    _pseud_per_message = False
+
+    def __init__(self, rpc):
+        super().__init__(rpc)
+        interval = getattr(rpc, 'heartbeat_interval', None)
+        if interval is None:
+            interval = self.interval
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) \
+                or not 0.01 <= interval <= 3000:
+            raise ValueError('pseud: heartbeat_interval must be a number of seconds '
+                             'from 0.01 to 3000, not %r' % (interval,))
+        self.interval = float(interval)
+
+    def configure(self):
+        socket = self.rpc.socket
+        ms = int(round(self.interval * 1000))
+        socket.heartbeat_ivl = ms
+        socket.heartbeat_timeout = ms
+        socket.heartbeat_ttl = 2 * ms
 
 
 @register_heartbeat_backend

@@ -92,6 +92,10 @@ setup_socket(RPCObject *self)
     }
     self->sock = s;
     self->state = RPC_OPEN;
+    if (rpc_monitor_open(self) < 0) {
+        close_socket(self);
+        return -1;
+    }
     /* plugins configure the socket before the first bind/connect; if one
      * fails, no socket is left behind (a later bind must not serve a
      * server meant to be secured in plaintext) */
@@ -149,7 +153,11 @@ rpc_connect(PyObject *op, PyObject *endpoint)
         Py_DECREF(ep);
         return NULL;
     }
+    /* remembered: a connection closed by a protocol error is made again */
+    int rc = rpc_monitor_connected(self, ep);
     Py_DECREF(ep);
+    if (rc < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -227,6 +235,7 @@ rpc_disconnect(PyObject *op, PyObject *endpoint)
         Py_DECREF(ep);
         return NULL;
     }
+    rpc_monitor_disconnected(self, ep);
     Py_DECREF(ep);
     wait_io_thread(self);
     rpc_after_io(self);   /* reading ZMQ_EVENTS may have taken the reader's edge */
@@ -263,6 +272,8 @@ close_socket(RPCObject *self)
         socket_detach(self->socket_obj);
         Py_CLEAR(self->socket_obj);
     }
+    /* the monitor goes with the socket it watches */
+    rpc_monitor_close(self);
     /* the watchers must go before the fd they watch */
     fdwatch_close(&self->watch);
     if (self->sock != NULL) {
@@ -392,6 +403,24 @@ rpc_init(PyObject *op, PyObject *args, PyObject *kwds)
     if ((!self->auth_noop && (self->auth_noop = plugin_is_noop(auth)) < 0)
         || (!self->heartbeat_noop && (self->heartbeat_noop = plugin_is_noop(hb)) < 0))
         return -1;
+    /* a plugin that only configures the socket ('heartbeat': libzmq's ZMTP
+     * heartbeats) sets `_pseud_per_message = False`: no call per message */
+    self->heartbeat_hook = !self->heartbeat_noop;
+    if (self->heartbeat_hook) {
+        PyObject *flag = PyObject_GetAttrString(hb, "_pseud_per_message");
+        if (flag == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+                return -1;
+            PyErr_Clear();
+        }
+        else {
+            int per_message = PyObject_IsTrue(flag);
+            Py_DECREF(flag);
+            if (per_message < 0)
+                return -1;
+            self->heartbeat_hook = per_message;
+        }
+    }
     return 0;
 }
 
@@ -425,6 +454,7 @@ rpc_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     Py_XINCREF(self->module);
     self->state = RPC_NEW;
     self->watch.fd = -1;
+    self->mon_watch.fd = -1;
     self->timeout = 5.0;
     self->max_message_size = DEFAULT_MAX_MESSAGE_SIZE;
     self->auth_noop = self->heartbeat_noop = 1;
@@ -483,6 +513,9 @@ rpc_traverse(PyObject *op, visitproc visit, void *arg)
     vret = rpc_calls_traverse(self, visit, arg);
     if (vret != 0)
         return vret;
+    vret = rpc_monitor_traverse(self, visit, arg);
+    if (vret != 0)
+        return vret;
     Py_VISIT(self->outbox);
     Py_VISIT(self->retry_timer);
     Py_VISIT(self->dict);
@@ -494,6 +527,7 @@ rpc_clear(PyObject *op)
 {
     RPCObject *self = RPC(op);
     rpc_calls_clear(self);
+    rpc_monitor_clear(self);
     Py_CLEAR(self->user_id);
     Py_CLEAR(self->peer_routing_id);
     Py_CLEAR(self->registry);

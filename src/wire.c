@@ -16,6 +16,7 @@ wire_recv(void *socket, wire_message *m)
     m->nframes = 0;
     m->problem = NULL;
     m->user_id = NULL;
+    m->fd = -1;
     if (zmq_msg_init(&m->frames[0]) != 0)
         return WIRE_FAILED;
     if (zmq_msg_recv(&m->frames[0], socket, ZMQ_DONTWAIT) < 0) {
@@ -82,6 +83,8 @@ wire_recv(void *socket, wire_message *m)
     m->body = zmq_msg_data(&f[5]);
     m->body_len = zmq_msg_size(&f[5]);
     m->user_id = zmq_msg_gets(&f[5], "User-Id");
+    /* which connection: lets the RPC tell which peer a lost one was */
+    m->fd = zmq_msg_get(&f[0], ZMQ_SRCFD);
     return WIRE_MESSAGE;
 }
 

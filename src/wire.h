@@ -37,6 +37,7 @@ typedef struct {
     char type;
     const char *body;     size_t body_len;
     const char *user_id;       /* ZAP User-Id of the message, or NULL */
+    int fd;                    /* the connection it came on (ZMQ_SRCFD), -1 if none */
     const char *problem;       /* static text when WIRE_MALFORMED */
 } wire_message;
 
