@@ -83,8 +83,10 @@ wire_recv(void *socket, wire_message *m)
     m->body = zmq_msg_data(&f[5]);
     m->body_len = zmq_msg_size(&f[5]);
     m->user_id = zmq_msg_gets(&f[5], "User-Id");
-    /* which connection: lets the RPC tell which peer a lost one was */
-    m->fd = zmq_msg_get(&f[0], ZMQ_SRCFD);
+    /* which connection: lets the RPC tell which peer a lost one was. A
+     * frame that came off the wire: the routing frame is made by the
+     * ROUTER, and its fd is not always set */
+    m->fd = zmq_msg_get(&f[5], ZMQ_SRCFD);
     return WIRE_MESSAGE;
 }
 
