@@ -162,7 +162,9 @@ rpc_connect(PyObject *op, PyObject *endpoint)
 }
 
 /* Wait until libzmq's I/O thread has handled every command this thread
- * sent it so far (zmq_disconnect's `term` to the connection's session).
+ * sent it so far (zmq_disconnect's `term` to the connection's session),
+ * and what it was doing then (a lost connection's `pipe_term`: see
+ * rpc_monitor.c).
  *
  * Why: with ZMQ_IMMEDIATE a connection's pipe is attached only once it is
  * up, so zmq_disconnect does not end our end of the pipe itself; it asks
@@ -180,8 +182,8 @@ rpc_connect(PyObject *op, PyObject *endpoint)
  * then `pipe_term` is in this socket's mailbox, and reading ZMQ_EVENTS
  * handles it: later sends to that peer get EHOSTUNREACH and wait in the
  * outbox until a new connection takes the routing id over. */
-static void
-wait_io_thread(RPCObject *self)
+void
+rpc_wait_io_thread(RPCObject *self)
 {
     static unsigned long counter;
     char monitor_ep[96], bound[256];
@@ -210,8 +212,8 @@ wait_io_thread(RPCObject *self)
     }
     if (!ok)
         pseud_log(self->st, "warning",
-                  "pseud: disconnect could not wait for libzmq's I/O thread (%s); a call "
-                  "made at once may be lost", zmq_strerror(zmq_errno()));
+                  "pseud: could not wait for libzmq's I/O thread (%s); a call made at "
+                  "once to a peer just disconnected may be lost", zmq_strerror(zmq_errno()));
     if (watch != NULL)
         zmq_close(watch);
     if (helper != NULL)
@@ -237,7 +239,7 @@ rpc_disconnect(PyObject *op, PyObject *endpoint)
     }
     rpc_monitor_disconnected(self, ep);
     Py_DECREF(ep);
-    wait_io_thread(self);
+    rpc_wait_io_thread(self);
     rpc_after_io(self);   /* reading ZMQ_EVENTS may have taken the reader's edge */
     Py_RETURN_NONE;
 }

@@ -264,6 +264,18 @@ connection_lost(RPCObject *self, int fd, const char *ep, size_t len)
     }
     if (c != NULL)
         conn_forget(c);
+    /* from now on a call to that peer must wait in the outbox (or fail),
+     * not go into the pipe of the connection that just ended */
+    if (self->sock != NULL) {
+        /* a connection closed for a protocol error ends its session, which
+         * asks the socket first (`term_req`): reading ZMQ_EVENTS hands that
+         * on, then the I/O thread ends the pipe */
+        int events;
+        size_t elen = sizeof(events);
+        zmq_getsockopt(self->sock, ZMQ_EVENTS, &events, &elen);
+        rpc_wait_io_thread(self);
+        rpc_after_io(self);
+    }
 
     PyObject *mine = our_endpoint(self, ep, len, accepted);
     if (mine != NULL && self->reconnect_due != NULL) {

@@ -105,6 +105,12 @@ typedef struct {
 /* 0 when the RPC has a socket, else -1 with a RuntimeError saying why. */
 int rpc_require_socket(RPCObject *self);
 
+/* Have the socket take in every pipe end libzmq's I/O thread has sent it
+ * by now, so that sends to a peer whose connection ended get EHOSTUNREACH
+ * (and wait in the outbox) instead of going into the dead pipe. Blocks
+ * for a round trip to that thread. Never raises. */
+void rpc_wait_io_thread(RPCObject *self);
+
 /* Stop the RPC (idempotent). Never raises. */
 void rpc_stop_now(RPCObject *self);
 
