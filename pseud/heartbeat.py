@@ -49,18 +49,21 @@ class NoOpHeartbeatBackend(BaseHeartbeatBackend):
 @register_heartbeat_backend
 class HeartbeatBackend(BaseHeartbeatBackend):
     """ZMTP heartbeats: a PING every ``interval`` seconds on each connection;
-    a connection that answers nothing for ``interval`` more seconds is
-    closed by libzmq, so a peer that died, froze or was cut off is lost
-    within two intervals. The interval is the RPC's ``heartbeat_interval``
-    option (seconds), else this class's ``interval``.
+    a connection that answers nothing for ``interval`` + ``grace`` seconds
+    after a PING is closed by libzmq, so a peer that died, froze or was cut
+    off is lost within two intervals plus ``grace`` (0.25 s: a loaded
+    machine answering late is not a dead one). The interval is the RPC's
+    ``heartbeat_interval`` option (seconds), else this class's
+    ``interval``.
 
     The peer needs nothing: libzmq answers PINGs by itself (ZMTP 3.1, libzmq
     4.2 and later), so upstream pseud peers keep working. The TTL sent with
-    each PING (two intervals) lets such a peer also drop us if we vanish.
+    each PING (two intervals and the grace) lets such a peer also drop us if we vanish.
     No Python code runs per message or per heartbeat."""
 
     name = 'heartbeat'
     interval = 1.0
+    grace = 0.25
     _pseud_per_message = False
 
     def __init__(self, rpc):
@@ -77,9 +80,11 @@ class HeartbeatBackend(BaseHeartbeatBackend):
     def configure(self):
         socket = self.rpc.socket
         ms = int(round(self.interval * 1000))
+        timeout = ms + int(round(self.grace * 1000))
         socket.heartbeat_ivl = ms
-        socket.heartbeat_timeout = ms
-        socket.heartbeat_ttl = 2 * ms
+        socket.heartbeat_timeout = timeout
+        # a peer that does not ping us itself drops us after this silence
+        socket.heartbeat_ttl = ms + timeout
 
 
 @register_heartbeat_backend
