@@ -3,7 +3,7 @@
 ``handle_heartbeat(user_id, routing_id)`` is called by the core for every
 authenticated incoming message: every message counts as a heartbeat.
 
-``'heartbeat'`` (:class:`HeartbeatBackend`) is the production one: it turns
+``'heartbeat'`` (``HeartbeatBackend``) is the production one: it turns
 on libzmq's ZMTP heartbeats (PING/PONG, which any libzmq peer answers by
 itself), and the core's socket monitor fails the calls in flight to a peer
 whose connection is lost with ``pseud.interfaces.PeerGoneError``.
