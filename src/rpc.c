@@ -3,7 +3,7 @@
  * the ROUTER socket's set-up, bind/connect, start and stop. The work is
  * elsewhere, by direction (see rpc_object.h): outgoing calls in
  * rpc_calls.c, incoming messages in rpc_dispatch.c, sending in
- * rpc_outbox.c.
+ * rpc_outbox.c, connections in rpc_monitor.c.
  *
  * Lifecycle (rpc_lifecycle): NEW until the first bind() or connect()
  * creates the socket (OPEN); start() or the first call starts the reader

@@ -485,8 +485,11 @@ rpc_monitor_open(RPCObject *self)
         errors_raise_what(self->st, zmq_errno(), "monitoring the socket");
         return -1;
     }
+    /* no high-water mark: libzmq's I/O thread sends events with a blocking
+     * send, and a server bound but not started reads none yet */
     void *pair = zmq_socket(self->st->zmq_ctx, ZMQ_PAIR);
     if (pair == NULL || zmq_setsockopt(pair, ZMQ_LINGER, &zero, sizeof(zero)) != 0
+        || zmq_setsockopt(pair, ZMQ_RCVHWM, &zero, sizeof(zero)) != 0
         || zmq_connect(pair, ep) != 0) {
         errors_raise_what(self->st, zmq_errno(), "reading the socket's monitor");
         if (pair != NULL)

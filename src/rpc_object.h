@@ -1,4 +1,4 @@
-/* The RPC object's layout and the functions its four files share. Private
+/* The RPC object's layout and the functions its five files share. Private
  * to the core:
  *   rpc.c           the type, its lifecycle (bind/connect/start/stop) and socket
  *   rpc_calls.c     outgoing calls: send_work, pending calls, deadlines, replies
