@@ -327,7 +327,8 @@ rpc_send_work(PyObject *op, PyObject *peer_in, PyObject *name, PyObject *args, P
     Py_DECREF(peer);
     if (routing == NULL)
         return NULL;
-    /* a server cannot reach a client that left: say so now (rpc_monitor.c) */
+    /* nothing reaches a client that left until it is back: say so now
+     * (rpc_monitor.c) */
     if (rpc_monitor_check_gone(self, routing) < 0) {
         Py_DECREF(routing);
         return NULL;

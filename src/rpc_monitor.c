@@ -8,8 +8,8 @@
  *    its peer_routing_id);
  *  - a peer lost (no live connection left to it): its calls in flight fail
  *    at once with PeerGoneError, the security plugin forgets its routing
- *    id (unregister_routing_id), and a server's send_to() it fails at once
- *    until it is back;
+ *    id (unregister_routing_id), and, if it had connected to us (a
+ *    server's client), send_to() it fails at once until it is back;
  *  - a connect()ed endpoint whose connection libzmq closed for a protocol
  *    error (a frame over max_message_size, a peer not speaking ZMTP): libzmq
  *    does not reconnect then, so we do, with one warning;
@@ -140,7 +140,7 @@ gone_remove(RPCObject *self, PyObject *key)
 int
 rpc_monitor_check_gone(RPCObject *self, PyObject *routing)
 {
-    if (!self->is_server || self->gone == NULL || PyDict_GET_SIZE(self->gone) == 0)
+    if (self->gone == NULL || PyDict_GET_SIZE(self->gone) == 0)
         return 0;
     PyObject *why = PyDict_GetItemWithError(self->gone, routing);
     if (why == NULL)
@@ -192,7 +192,8 @@ closed_here(int dupfd)
 
 /* No connection reaches `routing` any more. Never raises. */
 static void
-peer_lost(RPCObject *self, PyObject *routing, PyObject *user_id, const char *where)
+peer_lost(RPCObject *self, PyObject *routing, PyObject *user_id, const char *where,
+          int accepted)
 {
     PyObject *why = PyUnicode_FromFormat("pseud: lost the connection to peer %R (%s)",
                                          routing, where);
@@ -212,7 +213,10 @@ peer_lost(RPCObject *self, PyObject *routing, PyObject *user_id, const char *whe
         }
         Py_XDECREF(r);
     }
-    if (self->is_server) {
+    /* a peer that connected to us comes back only by connecting again and
+     * speaking; one we connected to, libzmq reconnects to, and calls to it
+     * wait in the outbox meanwhile */
+    if (accepted) {
         gone_add(self, routing, why);
         if (user_id != NULL && !same_bytes(user_id, routing))
             gone_add(self, user_id, why);
@@ -302,7 +306,7 @@ connection_lost(RPCObject *self, int fd, const char *ep, size_t len)
     if (routing != NULL && !still_reachable(self, routing)) {
         if (!here)
             pseud_log(self->st, "debug", "pseud: peer %R disconnected (%s)", routing, where);
-        peer_lost(self, routing, user_id, where);
+        peer_lost(self, routing, user_id, where, accepted);
     }
     Py_XDECREF(routing);
     Py_XDECREF(user_id);

@@ -212,8 +212,9 @@ void rpc_monitor_close(RPCObject *self);
 int rpc_monitor_connected(RPCObject *self, PyObject *endpoint);
 void rpc_monitor_disconnected(RPCObject *self, PyObject *endpoint);
 
-/* If `routing` (a routing or user id) was lost and not back: PeerGoneError
- * set and -1; else 0. Servers only: a client's calls wait for the server. */
+/* If `routing` (a routing or user id) of a peer that had connected to us
+ * was lost and is not back: PeerGoneError set and -1; else 0. (Calls to a
+ * peer we connect to wait in the outbox: libzmq connects again.) */
 int rpc_monitor_check_gone(RPCObject *self, PyObject *routing);
 
 /* Slow path of rpc_conn_seen. Never raises. */

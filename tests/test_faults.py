@@ -186,6 +186,24 @@ def test_server_fault_fails_calls_in_flight_then_recovers(fault, spawn, make_cli
     assert client.echo(3).get(timeout=10) == 3
 
 
+def test_server_calling_a_server_that_restarts(spawn, make_server):
+    """A peer we connect()ed to comes back by itself: calls to it made
+    while it is away wait for it, even from a Server (send_to)."""
+    user_id = unique('srv')
+    child = spawn('server', user_id, json.dumps(HEARTBEAT))
+    endpoint = child.wait_for('endpoint')['endpoint']
+    caller, _ = make_server(timeout=CALL_TIMEOUT, **HEARTBEAT)
+    caller.connect(endpoint)
+    assert caller.send_to(user_id).echo(1).get(timeout=10) == 1
+    call = caller.send_to(user_id).sleep(CALL_TIMEOUT)
+    gevent.sleep(0.3)
+    t0 = apply_fault('kill', child, None)
+    failed_within([call], DETECTION_BOUND, t0)
+    later = caller.send_to(user_id).echo(2)
+    spawn('server', user_id, json.dumps(HEARTBEAT), port_of(endpoint)).wait_for('endpoint')
+    assert later.get(timeout=15) == 2
+
+
 # --- a client that dies, freezes or is cut off -------------------------------
 
 @pytest.mark.parametrize('fault', FAULTS)
