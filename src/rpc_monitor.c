@@ -268,18 +268,6 @@ connection_lost(RPCObject *self, int fd, const char *ep, size_t len)
     }
     if (c != NULL)
         conn_forget(c);
-    /* from now on a call to that peer must wait in the outbox (or fail),
-     * not go into the pipe of the connection that just ended */
-    if (self->sock != NULL) {
-        /* a connection closed for a protocol error ends its session, which
-         * asks the socket first (`term_req`): reading ZMQ_EVENTS hands that
-         * on, then the I/O thread ends the pipe */
-        int events;
-        size_t elen = sizeof(events);
-        zmq_getsockopt(self->sock, ZMQ_EVENTS, &events, &elen);
-        rpc_wait_io_thread(self);
-        rpc_after_io(self);
-    }
 
     PyObject *mine = our_endpoint(self, ep, len, accepted);
     if (mine != NULL && self->reconnect_due != NULL) {
@@ -303,10 +291,14 @@ connection_lost(RPCObject *self, int fd, const char *ep, size_t len)
                   "max_message_size (%lld bytes) or broke the ZMTP protocol, or stopped "
                   "answering heartbeats", routing != NULL ? routing : Py_None, where,
                   self->max_message_size);
-    if (routing != NULL && !still_reachable(self, routing)) {
-        if (!here)
-            pseud_log(self->st, "debug", "pseud: peer %R disconnected (%s)", routing, where);
-        peer_lost(self, routing, user_id, where, accepted);
+    if (routing != NULL) {
+        /* decided once every waiting event is handled: the peer may be
+         * back already on a new connection (its CONNECTED event follows) */
+        PyObject *entry = Py_BuildValue("(OOsi)", routing, user_id ? user_id : Py_None,
+                                        where, accepted);
+        if (entry == NULL || PyList_Append(self->lost_pending, entry) < 0)
+            PyErr_Clear();
+        Py_XDECREF(entry);
     }
     Py_XDECREF(routing);
     Py_XDECREF(user_id);
@@ -349,6 +341,47 @@ handle_event(RPCObject *self, unsigned event, int fd, const char *ep, size_t len
     }
 }
 
+/* The peers of the connections lost in this run of events: those that no
+ * live connection reaches are lost. Never raises. */
+static void
+decide_lost(RPCObject *self)
+{
+    PyObject *pending = self->lost_pending;
+    self->lost_pending = PyList_New(0);
+    if (self->lost_pending == NULL) {
+        self->lost_pending = pending;
+        PyErr_Clear();
+        return;
+    }
+    if (self->sock != NULL) {
+        /* from now on a call to those peers must wait in the outbox (or
+         * fail), not go into the pipe of a connection that ended. A
+         * connection closed for a protocol error ends its session, which
+         * asks the socket first (`term_req`): reading ZMQ_EVENTS hands that
+         * on, then the I/O thread ends the pipe */
+        int events;
+        size_t elen = sizeof(events);
+        zmq_getsockopt(self->sock, ZMQ_EVENTS, &events, &elen);
+        rpc_wait_io_thread(self);
+        rpc_after_io(self);
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pending); i++) {
+        PyObject *entry = PyList_GET_ITEM(pending, i);
+        PyObject *routing = PyTuple_GET_ITEM(entry, 0), *user_id = PyTuple_GET_ITEM(entry, 1);
+        const char *where = PyUnicode_AsUTF8(PyTuple_GET_ITEM(entry, 2));
+        int accepted = (int)PyLong_AsLong(PyTuple_GET_ITEM(entry, 3));
+        if (where == NULL) {
+            PyErr_Clear();
+            where = "?";
+        }
+        if (still_reachable(self, routing))
+            continue;
+        pseud_log(self->st, "debug", "pseud: peer %R disconnected (%s)", routing, where);
+        peer_lost(self, routing, user_id == Py_None ? NULL : user_id, where, accepted);
+    }
+    Py_DECREF(pending);
+}
+
 /* Handle the monitor's waiting events, in order. Never raises. */
 static void
 monitor_drain(RPCObject *self)
@@ -380,6 +413,8 @@ monitor_drain(RPCObject *self)
     }
     if (self->mon_sock != NULL)
         fdwatch_after_io(&self->mon_watch, ZMQ_POLLIN);
+    if (PyList_GET_SIZE(self->lost_pending) > 0)
+        decide_lost(self);
     if (PyErr_Occurred()) {
         pseud_log(self->st, "error", "pseud: error while handling a connection event");
         PyErr_Clear();
@@ -480,7 +515,8 @@ rpc_monitor_open(RPCObject *self)
     if (self->on_reconnect == NULL
         && (self->on_reconnect = PyCFunction_NewEx(&on_reconnect_def, (PyObject *)self, NULL)) == NULL)
         return -1;
-    if ((self->endpoints == NULL && (self->endpoints = PyList_New(0)) == NULL)
+    if ((self->lost_pending == NULL && (self->lost_pending = PyList_New(0)) == NULL)
+        || (self->endpoints == NULL && (self->endpoints = PyList_New(0)) == NULL)
         || (self->reconnect_due == NULL && (self->reconnect_due = PyDict_New()) == NULL)
         || (self->gone == NULL && (self->gone = PyDict_New()) == NULL))
         return -1;
@@ -541,6 +577,8 @@ rpc_monitor_close(RPCObject *self)
     self->nconns = 0;
     if (self->reconnect_due != NULL)
         PyDict_Clear(self->reconnect_due);
+    if (self->lost_pending != NULL && PyList_SetSlice(self->lost_pending, 0, PY_SSIZE_T_MAX, NULL) < 0)
+        PyErr_Clear();
     if (self->endpoints != NULL && PyList_SetSlice(self->endpoints, 0, PY_SSIZE_T_MAX, NULL) < 0)
         PyErr_Clear();
 }
@@ -583,6 +621,7 @@ rpc_monitor_traverse(RPCObject *self, visitproc visit, void *arg)
     Py_VISIT(self->endpoints);
     Py_VISIT(self->reconnect_due);
     Py_VISIT(self->gone);
+    Py_VISIT(self->lost_pending);
     for (int i = 0; i < self->nconns; i++) {
         Py_VISIT(self->conns[i].routing);
         Py_VISIT(self->conns[i].user_id);
@@ -600,6 +639,7 @@ rpc_monitor_clear(RPCObject *self)
     Py_CLEAR(self->endpoints);
     Py_CLEAR(self->reconnect_due);
     Py_CLEAR(self->gone);
+    Py_CLEAR(self->lost_pending);
     for (int i = 0; i < self->nconns; i++) {
         Py_CLEAR(self->conns[i].routing);
         Py_CLEAR(self->conns[i].user_id);

@@ -93,6 +93,7 @@ typedef struct {
     PyObject *reconnect_timer;
     PyObject *on_reconnect;     /* bound builtin: the reconnect timer's callback */
     PyObject *gone;             /* dict routing or user id -> why (str): peers lost */
+    PyObject *lost_pending;     /* list: connections lost in this run of events */
 
     PyObject *dict;
     PyObject *weakreflist;
