@@ -76,6 +76,10 @@ class BaseAuthBackend(PluginBase):
         """For every authenticated incoming message with a user id: where that user is."""
         pass
 
+    def unregister_routing_id(self, routing_id):
+        """The connection of ``routing_id`` was lost (the core's socket
+        monitor says so): forget it and what was learnt with it."""
+
 
 @register_auth_backend
 class NoOpAuthenticationBackendForClient(BaseAuthBackend):
@@ -124,6 +128,14 @@ class _RoutedServer(BaseAuthBackend):
 
     def register_routing_id(self, user_id, routing_id):
         self.routing_ids[user_id] = routing_id
+
+    def unregister_routing_id(self, routing_id):
+        for user_id in [u for u, r in self.routing_ids.items() if r == routing_id]:
+            del self.routing_ids[user_id]
+            self.forget_user(user_id)
+
+    def forget_user(self, user_id):
+        """``user_id``'s connection is gone: drop what it proved."""
 
     def get_routing_id(self, user_id):
         return self.routing_ids.get(_bytes(user_id), user_id)
@@ -257,6 +269,13 @@ class CurveWithUntrustedKeyForServer(CurveWithTrustedKeyForServer):
 
     def register_routing_id(self, user_id, routing_id):
         self.routing_ids[self.aliases.get(user_id, user_id)] = routing_id
+
+    def forget_user(self, user_id):
+        # a login lasts as long as its connection: back, it logs in again
+        for alias in [a for a, login in self.aliases.items() if login == user_id]:
+            del self.aliases[alias]
+        for key in [k for k, login in self.trusted_keys.items() if login == user_id]:
+            del self.trusted_keys[key]
 
 
 @register_auth_backend

@@ -69,7 +69,8 @@ class BaseRPC(_pseud.RPC):
                  proxy_to: _pseud.RPC | None = None,
                  registry: _pseud.Registry | None = None,
                  translation_table: Any = None,
-                 max_message_size: int = 64 * 1024 * 1024, loop: Any = None) -> None:
+                 max_message_size: int = 64 * 1024 * 1024, loop: Any = None,
+                 heartbeat_interval: float | None = None) -> None:
         if routing_id is not _NOT_GIVEN:
             raise TypeError(
                 "pseud: routing_id is not an option: a Server's routing id is "
@@ -94,6 +95,8 @@ class BaseRPC(_pseud.RPC):
         self.routing_id = user_id if self._is_server else None
         self.security_plugin = security_plugin
         self.heartbeat_plugin = heartbeat_plugin
+        # seconds between heartbeats, for plugins that send them ('heartbeat')
+        self.heartbeat_interval = heartbeat_interval
         self.public_key = _identity(public_key, 'public_key')
         self.secret_key = _identity(secret_key, 'secret_key')
         self.peer_public_key = _identity(peer_public_key, 'peer_public_key')

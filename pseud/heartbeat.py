@@ -3,6 +3,11 @@
 ``handle_heartbeat(user_id, routing_id)`` is called by the core for every
 authenticated incoming message: every message counts as a heartbeat. The
 built-in ones carry upstream's class names.
+
+``'heartbeat'`` (``HeartbeatBackend``) is the production one: it turns
+on libzmq's ZMTP heartbeats (PING/PONG, which any libzmq peer answers by
+itself), and the core's socket monitor fails the calls in flight to a peer
+whose connection is lost with ``pseud.interfaces.PeerGoneError``.
 """
 import zope.interface
 
@@ -11,7 +16,7 @@ from ._plugin import PluginBase, identity
 from .interfaces import EMPTY_DELIMITER, HEARTBEAT, VERSION, IHeartbeatBackend
 from .utils import register_heartbeat_backend
 
-__all__ = ['BaseHeartbeatBackend',
+__all__ = ['BaseHeartbeatBackend', 'HeartbeatBackend',
            'NoOpHeartbeatBackendForClient', 'NoOpHeartbeatBackendForServer',
            'TestingHeartbeatBackendForClient', 'TestingHeartbeatBackendForServer']
 
@@ -51,6 +56,47 @@ class NoOpHeartbeatBackendForServer(NoOpHeartbeatBackendForClient):
     """No heartbeating, on a server."""
 
     serves = 'server'
+
+
+@register_heartbeat_backend
+class HeartbeatBackend(BaseHeartbeatBackend):
+    """ZMTP heartbeats: a PING every ``interval`` seconds on each connection;
+    a connection that answers nothing for ``interval`` + ``grace`` seconds
+    after a PING is closed by libzmq, so a peer that died, froze or was cut
+    off is lost within two intervals plus ``grace`` (0.25 s: a loaded
+    machine answering late is not a dead one). The interval is the RPC's
+    ``heartbeat_interval`` option (seconds), else this class's
+    ``interval``.
+
+    The peer needs nothing: libzmq answers PINGs by itself (ZMTP 3.1, libzmq
+    4.2 and later), so upstream pseud peers keep working. The TTL sent with
+    each PING (two intervals and the grace) lets such a peer also drop us if we vanish.
+    No Python code runs per message or per heartbeat."""
+
+    name = 'heartbeat'
+    interval = 1.0
+    grace = 0.25
+    _pseud_per_message = False
+
+    def __init__(self, rpc):
+        super().__init__(rpc)
+        interval = getattr(rpc, 'heartbeat_interval', None)
+        if interval is None:
+            interval = self.interval
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) \
+                or not 0.01 <= interval <= 3000:
+            raise ValueError('pseud: heartbeat_interval must be a number of seconds '
+                             'from 0.01 to 3000, not %r' % (interval,))
+        self.interval = float(interval)
+
+    def configure(self):
+        socket = self.rpc.socket
+        ms = int(round(self.interval * 1000))
+        timeout = ms + int(round(self.grace * 1000))
+        socket.heartbeat_ivl = ms
+        socket.heartbeat_timeout = timeout
+        # a peer that does not ping us itself drops us after this silence
+        socket.heartbeat_ttl = ms + timeout
 
 
 @register_heartbeat_backend

@@ -13,6 +13,11 @@ import zope.interface
 from ._pseud import ServiceNotFoundError as ServiceNotFoundError  # noqa: F401
 from ._pseud import TimeoutError as TimeoutError  # noqa: F401
 from ._pseud import UnauthorizedError as UnauthorizedError  # noqa: F401
+# PeerGoneError (a ConnectionError): the connection to the peer of a call in
+# flight was lost (docs/guide/heartbeats.rst). MessageTooLargeError (a
+# ValueError): a message over max_message_size, never sent.
+from ._pseud import MessageTooLargeError as MessageTooLargeError  # noqa: F401
+from ._pseud import PeerGoneError as PeerGoneError  # noqa: F401
 
 VERSION = b'v1'
 EMPTY_DELIMITER = b''

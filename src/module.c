@@ -54,12 +54,19 @@ pseud_log(pseud_state *st, const char *level, const char *fmt, ...)
 }
 
 static int
-add_exception(PyObject *module, PyObject **slot, const char *qualname, const char *name)
+add_exception_based(PyObject *module, PyObject **slot, const char *qualname,
+                    const char *name, PyObject *base)
 {
-    *slot = PyErr_NewException(qualname, NULL, NULL);
+    *slot = PyErr_NewException(qualname, base, NULL);
     if (*slot == NULL)
         return -1;
     return PyModule_AddObjectRef(module, name, *slot);
+}
+
+static int
+add_exception(PyObject *module, PyObject **slot, const char *qualname, const char *name)
+{
+    return add_exception_based(module, slot, qualname, name, NULL);
 }
 
 static int
@@ -72,7 +79,12 @@ pseud_exec(PyObject *module)
         || add_exception(module, &st->TimeoutError,
                          "pseud.interfaces.TimeoutError", "TimeoutError") < 0
         || add_exception(module, &st->UnauthorizedError,
-                         "pseud.interfaces.UnauthorizedError", "UnauthorizedError") < 0)
+                         "pseud.interfaces.UnauthorizedError", "UnauthorizedError") < 0
+        || add_exception_based(module, &st->PeerGoneError, "pseud.interfaces.PeerGoneError",
+                               "PeerGoneError", PyExc_ConnectionError) < 0
+        || add_exception_based(module, &st->MessageTooLargeError,
+                               "pseud.interfaces.MessageTooLargeError", "MessageTooLargeError",
+                               PyExc_ValueError) < 0)
         return -1;
 
     PyObject *logging = PyImport_ImportModule("logging");
@@ -134,6 +146,8 @@ pseud_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ServiceNotFoundError);
     Py_VISIT(st->TimeoutError);
     Py_VISIT(st->UnauthorizedError);
+    Py_VISIT(st->PeerGoneError);
+    Py_VISIT(st->MessageTooLargeError);
     Py_VISIT(st->ZMQError);
     Py_VISIT(st->Again);
     Py_VISIT(st->context);
@@ -171,6 +185,8 @@ pseud_clear(PyObject *module)
     Py_CLEAR(st->ServiceNotFoundError);
     Py_CLEAR(st->TimeoutError);
     Py_CLEAR(st->UnauthorizedError);
+    Py_CLEAR(st->PeerGoneError);
+    Py_CLEAR(st->MessageTooLargeError);
     Py_CLEAR(st->ZMQError);
     Py_CLEAR(st->Again);
     Py_CLEAR(st->context);

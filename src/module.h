@@ -48,6 +48,8 @@ typedef struct {
     PyObject *ServiceNotFoundError;
     PyObject *TimeoutError;
     PyObject *UnauthorizedError;
+    PyObject *PeerGoneError;        /* a ConnectionError: the peer's connection was lost */
+    PyObject *MessageTooLargeError; /* a ValueError: over max_message_size, not sent */
     PyObject *ZMQError;         /* errors.c: ZMQError(errno, strerror), an OSError */
     PyObject *Again;            /* its subclass for EAGAIN */
     PyObject *context;          /* the process-wide Context object (wraps zmq_ctx) */

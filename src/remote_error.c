@@ -168,6 +168,8 @@ remote_error_rebuild(pseud_state *st, PyObject *triple)
             candidate = st->TimeoutError;
         else if (strcmp(k, "UnauthorizedError") == 0)
             candidate = st->UnauthorizedError;
+        else if (strcmp(k, "MessageTooLargeError") == 0)
+            candidate = st->MessageTooLargeError;
     }
     PyErr_Clear();
     if (candidate != NULL && PyType_Check(candidate)

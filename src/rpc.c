@@ -3,7 +3,7 @@
  * the ROUTER socket's set-up, bind/connect, start and stop. The work is
  * elsewhere, by direction (see rpc_object.h): outgoing calls in
  * rpc_calls.c, incoming messages in rpc_dispatch.c, sending in
- * rpc_outbox.c.
+ * rpc_outbox.c, connections in rpc_monitor.c.
  *
  * Lifecycle (rpc_lifecycle): NEW until the first bind() or connect()
  * creates the socket (OPEN); start() or the first call starts the reader
@@ -116,6 +116,10 @@ setup_socket(RPCObject *self)
     }
     self->sock = s;
     self->state = RPC_OPEN;
+    if (rpc_monitor_open(self) < 0) {
+        close_socket(self);
+        return -1;
+    }
     /* plugins configure the socket before the first bind/connect; if one
      * fails, no socket is left behind (a later bind must not serve a
      * server meant to be secured in plaintext) */
@@ -186,7 +190,11 @@ connect_to(RPCObject *self, PyObject *endpoint)
         Py_DECREF(ep);
         return NULL;
     }
+    /* remembered: a connection closed by a protocol error is made again */
+    int rc = rpc_monitor_connected(self, ep);
     Py_DECREF(ep);
+    if (rc < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -262,7 +270,9 @@ rpc_connect_broker(PyObject *op, PyObject *args, PyObject *kwds)
 }
 
 /* Wait until libzmq's I/O thread has handled every command this thread
- * sent it so far (zmq_disconnect's `term` to the connection's session).
+ * sent it so far (zmq_disconnect's `term` to the connection's session),
+ * and what it was doing then (a lost connection's `pipe_term`: see
+ * rpc_monitor.c).
  *
  * Why: with ZMQ_IMMEDIATE a connection's pipe is attached only once it is
  * up, so zmq_disconnect does not end our end of the pipe itself; it asks
@@ -280,8 +290,8 @@ rpc_connect_broker(PyObject *op, PyObject *args, PyObject *kwds)
  * then `pipe_term` is in this socket's mailbox, and reading ZMQ_EVENTS
  * handles it: later sends to that peer get EHOSTUNREACH and wait in the
  * outbox until a new connection takes the routing id over. */
-static void
-wait_io_thread(RPCObject *self)
+void
+rpc_wait_io_thread(RPCObject *self)
 {
     static unsigned long counter;
     char monitor_ep[96], bound[256];
@@ -310,8 +320,8 @@ wait_io_thread(RPCObject *self)
     }
     if (!ok)
         pseud_log(self->st, "warning",
-                  "pseud: disconnect could not wait for libzmq's I/O thread (%s); a call "
-                  "made at once may be lost", zmq_strerror(zmq_errno()));
+                  "pseud: could not wait for libzmq's I/O thread (%s); a call made at "
+                  "once to a peer just disconnected may be lost", zmq_strerror(zmq_errno()));
     if (watch != NULL)
         zmq_close(watch);
     if (helper != NULL)
@@ -335,8 +345,9 @@ rpc_disconnect(PyObject *op, PyObject *endpoint)
         Py_DECREF(ep);
         return NULL;
     }
+    rpc_monitor_disconnected(self, ep);
     Py_DECREF(ep);
-    wait_io_thread(self);
+    rpc_wait_io_thread(self);
     rpc_after_io(self);   /* reading ZMQ_EVENTS may have taken the reader's edge */
     Py_RETURN_NONE;
 }
@@ -371,6 +382,8 @@ close_socket(RPCObject *self)
         socket_detach(self->socket_obj);
         Py_CLEAR(self->socket_obj);
     }
+    /* the monitor goes with the socket it watches */
+    rpc_monitor_close(self);
     /* the watchers must go before the fd they watch */
     fdwatch_close(&self->watch);
     if (self->sock != NULL) {
@@ -500,6 +513,24 @@ rpc_init(PyObject *op, PyObject *args, PyObject *kwds)
     if ((!self->auth_noop && (self->auth_noop = plugin_is_noop(auth)) < 0)
         || (!self->heartbeat_noop && (self->heartbeat_noop = plugin_is_noop(hb)) < 0))
         return -1;
+    /* a plugin that only configures the socket ('heartbeat': libzmq's ZMTP
+     * heartbeats) sets `_pseud_per_message = False`: no call per message */
+    self->heartbeat_hook = !self->heartbeat_noop;
+    if (self->heartbeat_hook) {
+        PyObject *flag = PyObject_GetAttrString(hb, "_pseud_per_message");
+        if (flag == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+                return -1;
+            PyErr_Clear();
+        }
+        else {
+            int per_message = PyObject_IsTrue(flag);
+            Py_DECREF(flag);
+            if (per_message < 0)
+                return -1;
+            self->heartbeat_hook = per_message;
+        }
+    }
     return 0;
 }
 
@@ -533,6 +564,7 @@ rpc_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     Py_XINCREF(self->module);
     self->state = RPC_NEW;
     self->watch.fd = -1;
+    self->mon_watch.fd = -1;
     self->timeout = 5.0;
     self->max_message_size = DEFAULT_MAX_MESSAGE_SIZE;
     self->auth_noop = self->heartbeat_noop = 1;
@@ -591,6 +623,9 @@ rpc_traverse(PyObject *op, visitproc visit, void *arg)
     vret = rpc_calls_traverse(self, visit, arg);
     if (vret != 0)
         return vret;
+    vret = rpc_monitor_traverse(self, visit, arg);
+    if (vret != 0)
+        return vret;
     Py_VISIT(self->outbox);
     Py_VISIT(self->retry_timer);
     Py_VISIT(self->dict);
@@ -602,6 +637,7 @@ rpc_clear(PyObject *op)
 {
     RPCObject *self = RPC(op);
     rpc_calls_clear(self);
+    rpc_monitor_clear(self);
     Py_CLEAR(self->user_id);
     Py_CLEAR(self->peer_routing_id);
     Py_CLEAR(self->registry);

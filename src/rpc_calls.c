@@ -199,6 +199,63 @@ rpc_fail_all_calls(RPCObject *self)
     Py_DECREF(pending);
 }
 
+void
+rpc_fail_calls_to(RPCObject *self, PyObject *routing, PyObject *why)
+{
+    if (self->future_pool == NULL || PyDict_GET_SIZE(self->future_pool) == 0)
+        return;
+    PyObject *saved = errors_save();
+    /* a call still in the outbox never left: it waits for the peer to
+     * come back, as calls made before it first came do */
+    PyObject *queued = PySet_New(NULL);
+    PyObject *doomed = PyList_New(0);
+    if (queued == NULL || doomed == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(self->outbox); i++) {
+        PyObject *fut = PyTuple_GET_ITEM(PyList_GET_ITEM(self->outbox, i), 1);
+        if (fut != Py_None) {
+            PyObject *key = PyLong_FromVoidPtr(fut);
+            if (key == NULL || PySet_Add(queued, key) < 0) {
+                Py_XDECREF(key);
+                goto done;
+            }
+            Py_DECREF(key);
+        }
+    }
+    Py_ssize_t pos = 0;
+    PyObject *uuid, *call;
+    while (PyDict_Next(self->future_pool, &pos, &uuid, &call)) {
+        PyObject *peer = CALL(call)->peer;
+        if (PyBytes_GET_SIZE(peer) != PyBytes_GET_SIZE(routing)
+            || memcmp(PyBytes_AS_STRING(peer), PyBytes_AS_STRING(routing),
+                      PyBytes_GET_SIZE(peer)) != 0)
+            continue;
+        PyObject *key = PyLong_FromVoidPtr(call);
+        int waiting = key == NULL ? -1 : PySet_Contains(queued, key);
+        Py_XDECREF(key);
+        if (waiting < 0 || (!waiting && PyList_Append(doomed, uuid) < 0))
+            goto done;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(doomed); i++) {
+        PyObject *fut = pool_pop(self, PyList_GET_ITEM(doomed, i));
+        if (fut == NULL)
+            continue;
+        PyObject *exc = PyObject_CallOneArg(self->st->PeerGoneError, why);
+        if (exc == NULL || future_set_exception(fut, exc) < 0)
+            PyErr_Clear();
+        Py_XDECREF(exc);
+        Py_DECREF(fut);
+    }
+done:
+    if (PyErr_Occurred()) {
+        pseud_log(self->st, "error", "pseud: could not fail the calls to a lost peer");
+        PyErr_Clear();
+    }
+    Py_XDECREF(queued);
+    Py_XDECREF(doomed);
+    errors_restore(saved);
+}
+
 int
 rpc_calls_traverse(RPCObject *self, visitproc visit, void *arg)
 {
@@ -283,6 +340,13 @@ rpc_send_work(PyObject *op, PyObject *peer_in, PyObject *name, PyObject *args, P
         Py_DECREF(peer);
         return NULL;
     }
+    /* nothing reaches a client that left until it is back: say so now
+     * (rpc_monitor.c) */
+    if (rpc_monitor_check_gone(self, routing) < 0) {
+        Py_DECREF(routing);
+        Py_DECREF(peer);
+        return NULL;
+    }
 
     /* (name, args, kwargs) on the wire, kwargs {} when none, as upstream sends */
     PyObject *kw = kwargs != NULL ? Py_NewRef(kwargs) : PyDict_New();
@@ -296,6 +360,14 @@ rpc_send_work(PyObject *op, PyObject *peer_in, PyObject *name, PyObject *args, P
     msgpack_sbuffer *body = rpc_pack_body(self, work, &local);
     if (body == NULL)
         goto done;
+    if (self->max_message_size > 0 && body->size > (size_t)self->max_message_size) {
+        /* the peer's libzmq would drop the connection, and every call on
+         * it: only this one fails */
+        PyErr_Format(self->st->MessageTooLargeError,
+                     "pseud: the call %R is %zu bytes, over max_message_size (%lld bytes): "
+                     "not sent", name, body->size, self->max_message_size);
+        goto done;
+    }
     uuid = next_uuid(self, self->broker_id != NULL ? peer : NULL);
     if (uuid == NULL)
         goto done;

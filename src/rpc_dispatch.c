@@ -52,6 +52,26 @@ send_reply(RPCObject *self, PyObject *routing, PyObject *uuid, char type, PyObje
         pseud_log(self->st, "warning", "pseud: reply dropped, the RPC is stopped");
         goto done;
     }
+    if (self->max_message_size > 0 && body->size > (size_t)self->max_message_size) {
+        /* never send what a peer with our limit would refuse: libzmq would
+         * close its connection, and its other calls with it */
+        PyObject *text = PyUnicode_FromFormat(
+            "pseud: the reply is %zu bytes, over max_message_size (%lld bytes): not sent",
+            body->size, self->max_message_size);
+        pseud_log(self->st, "warning", "pseud: reply to %R is %zu bytes, over "
+                  "max_message_size (%lld bytes): an error is sent instead",
+                  routing, body->size, self->max_message_size);
+        PyObject *err = text != NULL ? remote_error_refusal("MessageTooLargeError", text) : NULL;
+        Py_XDECREF(text);
+        local.size = 0;
+        body = err != NULL ? rpc_pack_body(self, err, &local) : NULL;
+        Py_XDECREF(err);
+        type = PSEUD_ERROR[0];
+        if (body == NULL) {
+            PyErr_Clear();
+            goto done;
+        }
+    }
     rpc_send_reply(self, routing, uuid, type, body);
 done:
     msgpack_sbuffer_destroy(&local);
@@ -333,7 +353,7 @@ plugin_hooks(RPCObject *self, const wire_message *m, PyObject *user_id, PyObject
             && CALL_HOOK(self->auth_backend, "register_routing_id", "(OO)", user_id, routing) < 0)
             return -1;
     }
-    if (!self->heartbeat_noop
+    if (self->heartbeat_hook
         && CALL_HOOK(self->heartbeat_backend, "handle_heartbeat", "(OO)", user_id, routing) < 0)
         return -1;
     return 1;
@@ -353,6 +373,7 @@ handle_message(RPCObject *self, wire_message *m)
                         : PyBytes_FromStringAndSize(NULL, 0);
     if (routing == NULL || uuid == NULL || user_id == NULL)
         goto done;
+    rpc_conn_seen(self, m->fd, m->routing, m->routing_len, m->user_id);
     if (plugin_hooks(self, m, user_id, routing, uuid) <= 0)
         goto done;
     char type = m->type;
@@ -511,7 +532,7 @@ rpc_start_reader(RPCObject *self)
         return -1;
     if (green_ensure(self->st) < 0)
         return -1;
-    if (fdwatch_start(&self->watch, self->on_ready) < 0)
+    if (fdwatch_start(&self->watch, self->on_ready) < 0 || rpc_monitor_start(self) < 0)
         return -1;
     /* a bound builtin that only this spawn holds: Python code cannot
      * start a second reader */

@@ -1,9 +1,10 @@
-/* The RPC object's layout and the functions its four files share. Private
+/* The RPC object's layout and the functions its five files share. Private
  * to the core:
  *   rpc.c           the type, its lifecycle (bind/connect/start/stop) and socket
  *   rpc_calls.c     outgoing calls: send_work, pending calls, deadlines, replies
  *   rpc_dispatch.c  incoming messages: the reader, plugin hooks, running calls
- *   rpc_outbox.c    getting messages out: non-blocking sends and the outbox */
+ *   rpc_outbox.c    getting messages out: non-blocking sends and the outbox
+ *   rpc_monitor.c   connections: the socket monitor, lost peers, reconnecting */
 #ifndef PSEUD_RPC_OBJECT_H
 #define PSEUD_RPC_OBJECT_H
 
@@ -15,6 +16,7 @@
 #include "workers.h"
 
 #include <msgpack.h>
+#include <string.h>
 
 /* Where an RPC is in its life. Only ever moves forward. */
 typedef enum {
@@ -25,6 +27,16 @@ typedef enum {
 } rpc_lifecycle;
 
 typedef struct PendingCall PendingCall;     /* rpc_calls.c */
+
+/* What the RPC knows of one connection of its socket (rpc_monitor.c),
+ * kept in an array indexed by the connection's fd. */
+typedef struct {
+    PyObject *routing;          /* the peer's routing id, once known, else NULL */
+    PyObject *user_id;          /* its ZAP User-Id (bytes), once known, else NULL */
+    int dupfd;                  /* accepted connections: our dup of the fd, or -1 */
+    int live;                   /* between ACCEPTED/CONNECTED and DISCONNECTED */
+    int accepted;               /* came to our bind(), not from our connect() */
+} rpc_conn;
 
 typedef struct {
     PyObject_HEAD
@@ -43,6 +55,7 @@ typedef struct {
     PyObject *auth_backend;     /* plugin objects; *_noop skips calling them */
     PyObject *heartbeat_backend;
     int auth_noop, heartbeat_noop;
+    int heartbeat_hook;         /* call handle_heartbeat per message (not for 'heartbeat') */
     int is_server;
     double timeout;
     long long max_message_size;
@@ -70,6 +83,20 @@ typedef struct {
     msgpack_sbuffer sbuf;       /* reused for packing outgoing bodies */
     int sbuf_busy;              /* a pack function switched away mid-pack */
 
+    /* connections (rpc_monitor.c) */
+    void *mon_sock;             /* PAIR reading the ROUTER's monitor events, or NULL */
+    fdwatch mon_watch;          /* its ZMQ_FD, watched while RUNNING */
+    PyObject *on_monitor;       /* bound builtin: the monitor watch's callback */
+    int mon_draining;           /* events being handled: no nested drain */
+    rpc_conn *conns;            /* indexed by fd; nconns slots */
+    int nconns;
+    PyObject *endpoints;        /* list of the endpoints connect()ed (bytes) */
+    PyObject *reconnect_due;    /* dict endpoint -> None: lost, libzmq not retrying */
+    PyObject *reconnect_timer;
+    PyObject *on_reconnect;     /* bound builtin: the reconnect timer's callback */
+    PyObject *gone;             /* dict routing or user id -> why (str): peers lost */
+    PyObject *lost_pending;     /* list: connections lost in this run of events */
+
     PyObject *dict;
     PyObject *weakreflist;
 } RPCObject;
@@ -80,6 +107,12 @@ typedef struct {
 
 /* 0 when the RPC has a socket, else -1 with a RuntimeError saying why. */
 int rpc_require_socket(RPCObject *self);
+
+/* Have the socket take in every pipe end libzmq's I/O thread has sent it
+ * by now, so that sends to a peer whose connection ended get EHOSTUNREACH
+ * (and wait in the outbox) instead of going into the dead pipe. Blocks
+ * for a round trip to that thread. Never raises. */
+void rpc_wait_io_thread(RPCObject *self);
 
 /* Stop the RPC (idempotent). Never raises. */
 void rpc_stop_now(RPCObject *self);
@@ -158,5 +191,54 @@ msgpack_sbuffer *rpc_pack_body(RPCObject *self, PyObject *obj, msgpack_sbuffer *
 
 /* rpc.send_message(frames): for plugins speaking the protocol. */
 PyObject *rpc_send_message(PyObject *op, PyObject *frames);
+
+/* ---- rpc_calls.c (continued) */
+
+/* Fail every call sent to `routing` (not those still waiting in the
+ * outbox) with PeerGoneError(why). Never raises. */
+void rpc_fail_calls_to(RPCObject *self, PyObject *routing, PyObject *why);
+
+/* ---- rpc_monitor.c */
+
+/* Monitor the new socket (no watching yet). 0 / -1 with an exception. */
+int rpc_monitor_open(RPCObject *self);
+
+/* Start reading its events on the hub (rpc_start_reader). 0 / -1. */
+int rpc_monitor_start(RPCObject *self);
+
+/* Before the socket closes: stop monitoring, forget every connection.
+ * Never raises. */
+void rpc_monitor_close(RPCObject *self);
+
+/* connect()/disconnect() of an endpoint, so that a connection lost to a
+ * protocol error can be made again. 0 / -1. */
+int rpc_monitor_connected(RPCObject *self, PyObject *endpoint);
+void rpc_monitor_disconnected(RPCObject *self, PyObject *endpoint);
+
+/* If `routing` (a routing or user id) of a peer that had connected to us
+ * was lost and is not back: PeerGoneError set and -1; else 0. (Calls to a
+ * peer we connect to wait in the outbox: libzmq connects again.) */
+int rpc_monitor_check_gone(RPCObject *self, PyObject *routing);
+
+/* Slow path of rpc_conn_seen. Never raises. */
+void rpc_conn_learn(RPCObject *self, int fd, const char *routing, size_t len,
+                    const char *user_id);
+
+/* A message came from `routing` on connection `fd`: remember who is at
+ * the other end of it. Costs a compare when nothing changed. */
+static inline void
+rpc_conn_seen(RPCObject *self, int fd, const char *routing, size_t len, const char *user_id)
+{
+    if (fd >= 0 && fd < self->nconns) {
+        PyObject *known = self->conns[fd].routing;
+        if (known != NULL && (size_t)PyBytes_GET_SIZE(known) == len
+            && memcmp(PyBytes_AS_STRING(known), routing, len) == 0)
+            return;
+    }
+    rpc_conn_learn(self, fd, routing, len, user_id);
+}
+
+int rpc_monitor_traverse(RPCObject *self, visitproc visit, void *arg);
+void rpc_monitor_clear(RPCObject *self);
 
 #endif

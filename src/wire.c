@@ -19,6 +19,7 @@ recv_frames(void *socket, wire_message *m, int max_frames)
     m->caller_len = 0;
     m->problem = NULL;
     m->user_id = NULL;
+    m->fd = -1;
     if (zmq_msg_init(&m->frames[0]) != 0)
         return WIRE_FAILED;
     if (zmq_msg_recv(&m->frames[0], socket, ZMQ_DONTWAIT) < 0) {
@@ -90,6 +91,10 @@ recv_frames(void *socket, wire_message *m, int max_frames)
     m->body = zmq_msg_data(&f[5]);
     m->body_len = zmq_msg_size(&f[5]);
     m->user_id = zmq_msg_gets(&f[5], "User-Id");
+    /* which connection: lets the RPC tell which peer a lost one was. A
+     * frame that came off the wire: the routing frame is made by the
+     * ROUTER, and its fd is not always set */
+    m->fd = zmq_msg_get(&f[5], ZMQ_SRCFD);
     return WIRE_MESSAGE;
 }
 

@@ -40,6 +40,7 @@ typedef struct {
     const char *user_id;       /* ZAP User-Id of the message, or NULL */
     int has_caller;            /* a 7th frame came (wire_recv_worker only): */
     const char *caller;   size_t caller_len;   /* the broker's caller's user id */
+    int fd;                    /* the connection it came on (ZMQ_SRCFD), -1 if none */
     const char *problem;       /* static text when WIRE_MALFORMED */
 } wire_message;
 

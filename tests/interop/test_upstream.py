@@ -544,3 +544,35 @@ def test_upstream_cannot_take_int_map_keys(upstream_server):
         or 'Unpacking failed' in peer.stderr()
     with pytest.raises(gevent.Timeout):
         client.string.upper('after').get()      # that upstream server is gone deaf
+
+
+# --- the 'heartbeat' plugin against peers that know nothing of it --------------
+# ZMTP PING/PONG is answered by upstream's libzmq itself: calls keep working
+# across many heartbeat intervals, with idle stretches in between.
+
+HEARTBEAT = {'heartbeat_plugin': 'heartbeat', 'heartbeat_interval': 0.2}
+
+
+def test_upstream_client_to_our_server_with_heartbeat(make_server, ours):
+    server, _ = make_server(**HEARTBEAT)
+    register_ours(server)
+
+    @server.register_rpc(name='nap')
+    def nap(seconds):
+        gevent.sleep(seconds)
+        return seconds
+
+    calls = [call('slow', 1), call('nap', 0.8), call('slow', 2), call('nap', 0.5),
+             call('slow', 3)]
+    _, results = ours(calls, server=server)
+    assert [value_of(r) for r in results] == [2, 0.8, 4, 0.5, 6]
+
+
+def test_our_client_with_heartbeat_to_upstream_server(upstream_server, caplog):
+    peer, client = upstream_server(**HEARTBEAT)
+    with caplog.at_level('DEBUG', logger='pseud'):
+        for i in range(4):
+            assert client.string.upper('idle %d' % i).get(timeout=10) == 'IDLE %d' % i
+            gevent.sleep(0.4)       # four intervals with nothing but heartbeats
+    assert 'disconnected' not in caplog.text
+    assert 'lost the connection' not in caplog.text
