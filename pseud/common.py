@@ -48,7 +48,8 @@ class BaseRPC(_pseud.RPC):
                  proxy_to: _pseud.RPC | None = None,
                  registry: _pseud.Registry | None = None,
                  translation_table: Any = None,
-                 max_message_size: int = 64 * 1024 * 1024, loop: Any = None) -> None:
+                 max_message_size: int = 64 * 1024 * 1024, loop: Any = None,
+                 probe_router: bool = False) -> None:
         if routing_id is not _NOT_GIVEN:
             raise TypeError(
                 "pseud: routing_id is not an option: a Server's routing id is "
@@ -61,8 +62,8 @@ class BaseRPC(_pseud.RPC):
         if registry is None:
             name = _identity(user_id, 'user_id') or b''
             registry = create_local_registry(name.decode('utf-8', 'replace'))
+        self.context = context          # the core reads it too (docs/guide/calls.rst)
         # accepted for compatibility with upstream; the gevent hub is the loop
-        self.context = context
         self.io_loop = io_loop
         self.loop = loop
         self.routing_id = user_id if self._is_server else None
@@ -83,7 +84,8 @@ class BaseRPC(_pseud.RPC):
             is_server=self._is_server, timeout=float(timeout),
             registry=registry, packer=packer, proxy_to=proxy_to,
             auth_backend=auth, heartbeat_backend=heartbeat,
-            max_message_size=max_message_size)
+            max_message_size=max_message_size, probe_router=bool(probe_router),
+            context=context)
 
     # ---- what plugins use (SPEC section 6) --------------------------------
 
@@ -91,8 +93,9 @@ class BaseRPC(_pseud.RPC):
     def context(self) -> _pseud.Context:
         """The process-wide libzmq context, for helper sockets.
 
-        ``rpc.context.socket(kind)``; the ``context=`` option is accepted
-        and ignored."""
+        ``rpc.context.socket(kind)``. The ``context=`` option decides where
+        the RPC's own socket lives (docs/guide/calls.rst); plugins' helper
+        sockets stay in pseud's context."""
         return _pseud.Context.instance()
 
     @context.setter

@@ -42,6 +42,7 @@ typedef struct {
 
     /* the libzmq context shared by every RPC of the process */
     void *zmq_ctx;
+    int context_warned;         /* rpc_context.c said once why context= is not shared */
 
     /* the ZAP handler (zap.c): libzmq allows one per context */
     PyObject *zap_domains;      /* dict domain bytes -> security backend */

@@ -20,6 +20,7 @@
 #include "remote_error.h"
 #include "codec.h"
 
+#include <errno.h>
 #include <string.h>
 
 /* ------------------------------------------------------- pending calls */
@@ -314,9 +315,30 @@ rpc_send_work(PyObject *op, PyObject *peer_in, PyObject *name, PyObject *args, P
             goto fail_pooled;
         Py_DECREF(res);
     }
-    if (rpc_send_or_queue(self, routing, uuid, PSEUD_WORK[0], data, size,
-                          body, c->deadline, fut) < 0)
+    /* A server that only binds has no peer on its way: one not connected
+     * now is unknown, and the call fails at once (as upstream's, with
+     * ROUTER_MANDATORY). A peer we connect() to may just not be up yet:
+     * the call waits in the outbox for it (docs/guide/calls.rst). */
+    int wait_unreachable = !(self->is_server && !self->has_connected);
+    int sent = rpc_send_or_queue(self, routing, uuid, PSEUD_WORK[0], data, size,
+                                 body, c->deadline, fut, wait_unreachable);
+    if (sent < 0)
         goto fail_pooled;
+    if (sent == 1) {
+        PyObject *msg = PyUnicode_FromFormat(
+            "pseud: no connected peer has user id %R (a client is reachable once "
+            "connected; with a security plugin, once it has sent a message, or "
+            "connected with probe_router=True)", peer_in != NULL ? peer_in : routing);
+        if (msg != NULL) {
+            PyObject *exc = PyObject_CallFunction(self->st->ZMQError, "iO", EHOSTUNREACH, msg);
+            if (exc != NULL) {
+                PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+                Py_DECREF(exc);
+            }
+            Py_DECREF(msg);
+        }
+        goto fail_pooled;
+    }
     if (arm_deadline_timer(self) < 0)
         goto fail_pooled;
     goto done;

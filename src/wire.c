@@ -50,8 +50,12 @@ wire_recv(void *socket, wire_message *m)
         else
             m->nframes++;
     }
-    if (total == 2 && zmq_msg_size(&m->frames[1]) == 0)
+    if (total == 2 && zmq_msg_size(&m->frames[1]) == 0) {
+        m->routing = zmq_msg_data(&m->frames[0]);
+        m->routing_len = zmq_msg_size(&m->frames[0]);
+        m->user_id = zmq_msg_gets(&m->frames[1], "User-Id");
         return WIRE_PROBE;
+    }
     if (total != WIRE_FRAMES) {
         m->problem = "wrong number of frames (want 6: routing id, '', version, uuid, type, body)";
         return WIRE_MALFORMED;
