@@ -37,6 +37,7 @@ typedef struct {
     PyObject *gevent_get_hub;   /* gevent.get_hub */
     PyObject *gevent_Waiter;    /* gevent._waiter.Waiter */
     PyObject *gevent_Timeout;   /* gevent.Timeout */
+    PyObject *CallTimeout;      /* (gevent.Timeout, TimeoutError): calls' timeouts */
     PyObject *gevent_spawn;     /* gevent.spawn_raw */
     PyObject *gevent_getcurrent;/* greenlet.getcurrent */
 

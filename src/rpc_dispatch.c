@@ -232,8 +232,11 @@ handle_work(RPCObject *self, PyObject *routing, PyObject *uuid, PyObject *user_i
     PyObject *callable = lookup_callable(self, name, user_id);
     if (callable == NULL) {
         if (PyErr_ExceptionMatches(self->st->ServiceNotFoundError)) {
-            PyErr_Clear();
-            reply_refusal(self, routing, uuid, "ServiceNotFoundError", name);
+            PyObject *triple = remote_error_not_found(self->module);
+            if (triple != NULL) {
+                send_reply(self, routing, uuid, PSEUD_ERROR[0], triple);
+                Py_DECREF(triple);
+            }
         }
         else {
             reply_error(self, routing, uuid);
