@@ -1,6 +1,7 @@
-/* The RPC object's layout and the functions its four files share. Private
+/* The RPC object's layout and the functions its five files share. Private
  * to the core:
  *   rpc.c           the type, its lifecycle (bind/connect/start/stop) and socket
+ *   rpc_context.c   the libzmq context the socket lives in (upstream's context=)
  *   rpc_calls.c     outgoing calls: send_work, pending calls, deadlines, replies
  *   rpc_dispatch.c  incoming messages: the reader, plugin hooks, running calls
  *   rpc_outbox.c    getting messages out: non-blocking sends and the outbox */
