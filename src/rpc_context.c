@@ -19,7 +19,7 @@
  * for the I/O thread to handle what it was sent (rpc.c, wait_io_thread),
  * which holds only for a context with one. */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE     /* dladdr, RTLD_NOLOAD */
+#define _GNU_SOURCE 1   /* dladdr, RTLD_NOLOAD (as pyconfig.h defines it) */
 #endif
 #include "rpc_object.h"
 
