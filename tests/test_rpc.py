@@ -228,6 +228,12 @@ def test_call_ended_by_its_caller_leaves_the_pool_and_its_reply_is_logged(
     server, endpoint = make_server(start=False)
     client = make_client(server.user_id, endpoint)
     future = client.string.doesnotexist('QWERTY')
+    # the call must have left (a call ended while still in the outbox is
+    # never sent): the server's socket holds it until the server starts
+    deadline = time.monotonic() + 10
+    while client.pending_sends:
+        assert time.monotonic() < deadline, 'the call never left'
+        gevent.sleep(0.01)
     future.set_exception(gevent.Timeout)
     assert client.future_pool == {}
     with caplog.at_level(logging.DEBUG, logger='pseud'):
