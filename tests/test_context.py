@@ -136,7 +136,7 @@ def test_context_that_is_no_context_is_refused():
         pseud.Server('x', context=object())
 
 
-def test_foreign_pyzmq_context_warns_once_and_refuses_inproc_only():
+def test_foreign_pyzmq_context_warns_once_and_refuses_inproc_only(tmp_path):
     """pyzmq's wheel carries its own libzmq: its contexts cannot be shared."""
     if not pyzmq_has_its_own_libzmq():
         pytest.skip("this pyzmq uses pseud's libzmq: see the sharing tests")
@@ -174,7 +174,7 @@ def test_foreign_pyzmq_context_warns_once_and_refuses_inproc_only():
         print('OK')
     ''')
     out = subprocess.run([sys.executable, '-c', script], capture_output=True,
-                         text=True, timeout=30, env=dict(os.environ))
+                         text=True, timeout=30, env=dict(os.environ), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == 'OK'
 
@@ -185,7 +185,7 @@ SYSTEM_PYZMQ = os.environ.get('PSEUD_TEST_SYSTEM_PYZMQ')
 @pytest.mark.skipif(not SYSTEM_PYZMQ, reason='set PSEUD_TEST_SYSTEM_PYZMQ to the '
                     'site-packages of a pyzmq built against the system libzmq '
                     '(pip install --no-binary pyzmq pyzmq)')
-def test_pyzmq_linked_to_our_libzmq_reaches_pseud_inproc():
+def test_pyzmq_linked_to_our_libzmq_reaches_pseud_inproc(tmp_path):
     script = textwrap.dedent('''
         import sys, gevent, zmq, zmq.green
         assert zmq.__file__.startswith(sys.path[0]), zmq.__file__
@@ -215,6 +215,6 @@ def test_pyzmq_linked_to_our_libzmq_reaches_pseud_inproc():
     # the system pyzmq first, ahead of the test venv's wheel
     script = 'import sys; sys.path.insert(0, %r)\n' % SYSTEM_PYZMQ + script
     out = subprocess.run([sys.executable, '-c', script], capture_output=True,
-                         text=True, timeout=30, env=env)
+                         text=True, timeout=30, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == 'OK'
