@@ -125,6 +125,7 @@ setup(
             'pseud._pseud',
             sources=sorted(glob.glob('src/*.c')),
             depends=sorted(glob.glob('src/*.h')),
+            libraries=['dl'],   # dladdr/dlsym (rpc_context.c); in libc from glibc 2.34
         )
     ],
 )

@@ -13,6 +13,7 @@ names its rule): several servers with different plugins can share a process.
 """
 import hmac
 import itertools
+import uuid
 
 import zope.interface
 
@@ -281,8 +282,9 @@ class CurveWithUntrustedKeyForServer(CurveWithTrustedKeyForServer):
 @register_auth_backend
 class CurveWithUntrustedKeyForClient(CurveWithTrustedKeyForClient):
     """CURVE client that logs in with HELLO(user_id, password) when the
-    server answers UNAUTHORIZED, then replays the call; gives up with
-    UnauthorizedError after two tries."""
+    server answers UNAUTHORIZED, then sends again every call made before
+    the login completed; gives up with UnauthorizedError on each of them
+    after two refused logins."""
 
     name = 'untrusted_curve'
     max_tries = 2
@@ -291,26 +293,51 @@ class CurveWithUntrustedKeyForClient(CurveWithTrustedKeyForClient):
         super().__init__(rpc)
         self.tries = 0
         self.last_work = None
+        self.sent = {}          # uuid -> frames of calls that may get UNAUTHORIZED
+        self.waiting = {}       # uuid -> frames: calls the login must send again
+        self.login_uuid = None  # our HELLO in flight, if any
 
     def save_last_work(self, message):
         self.last_work = message
+        self.sent[message[3]] = message
+        pool = self.rpc.future_pool
+        if len(self.sent) > 2 * len(pool) + 16:     # forget answered calls, amortized
+            self.sent = {key: work for key, work in self.sent.items() if key in pool}
+
+    def _pending(self, message_uuid):
+        return self.rpc.future_pool.get(message_uuid)
 
     def handle_authentication(self, user_id, routing_id, message_uuid):
+        # UNAUTHORIZED: to a call (it waits for the login), or to our HELLO
+        if message_uuid == self.login_uuid:
+            self.login_uuid = None          # that login was refused
+        else:
+            work = self.sent.pop(message_uuid, None)
+            if work is not None:
+                self.waiting[message_uuid] = work
+            if self.login_uuid is not None:
+                return                      # the login under way covers it
         if self.tries >= self.max_tries:
-            future = self.rpc.future_pool.get(message_uuid)
-            if future is not None:
-                future.set_exception(_pseud.UnauthorizedError(
-                    'pseud: the server refused our login %r' % (self.rpc.user_id,)))
+            waiting, self.waiting = self.waiting, {}
+            for call in [message_uuid, *waiting]:
+                future = self._pending(call)
+                if future is not None:
+                    future.set_exception(_pseud.UnauthorizedError(
+                        'pseud: the server refused our login %r' % (self.rpc.user_id,)))
             return
         self.tries += 1
+        self.login_uuid = uuid.uuid4().bytes
         body = self.rpc.packer.packb((_bytes(self.rpc.user_id), _bytes(self.rpc.password)))
-        self.rpc.send_message([routing_id, EMPTY_DELIMITER, VERSION, message_uuid, HELLO, body])
+        self.rpc.send_message([routing_id, EMPTY_DELIMITER, VERSION, self.login_uuid,
+                               HELLO, body])
 
     def handle_authenticated(self, message):
         self.tries = 0
-        work, self.last_work = self.last_work, None
-        if work is not None:
-            self.rpc.send_message(work)
+        self.login_uuid = None
+        waiting, self.waiting = self.waiting, {}
+        for call, work in waiting.items():
+            if self._pending(call) is not None:    # not timed out meanwhile
+                self.rpc.send_message(work)
 
 
 # pseud-native's earlier names of the same classes

@@ -70,7 +70,8 @@ class BaseRPC(_pseud.RPC):
                  registry: _pseud.Registry | None = None,
                  translation_table: Any = None,
                  max_message_size: int = 64 * 1024 * 1024, loop: Any = None,
-                 heartbeat_interval: float | None = None) -> None:
+                 heartbeat_interval: float | None = None,
+                 probe_router: bool = False) -> None:
         if routing_id is not _NOT_GIVEN:
             raise TypeError(
                 "pseud: routing_id is not an option: a Server's routing id is "
@@ -83,9 +84,9 @@ class BaseRPC(_pseud.RPC):
         if registry is None:
             name = _identity(user_id, 'user_id') or b''
             registry = create_local_registry(name.decode('utf-8', 'replace'))
-        # accepted for compatibility with upstream; the gevent hub is the loop.
-        # context= is kept, unused for now: every RPC runs on the process's
-        # own libzmq context (the `context` property)
+        # context= decides where the RPC's own socket lives (the core
+        # shares a pyzmq context when it can: docs/guide/calls.rst); the
+        # gevent hub is the loop: io_loop= and loop= are accepted, unused
         self._context_option = context
         self.io_loop = io_loop
         self.loop = loop
@@ -113,7 +114,8 @@ class BaseRPC(_pseud.RPC):
             is_server=self._is_server, timeout=float(timeout),
             registry=registry, packer=packer, proxy_to=proxy_to,
             auth_backend=auth, heartbeat_backend=heartbeat,
-            max_message_size=max_message_size)
+            max_message_size=max_message_size, probe_router=bool(probe_router),
+            context=context)
 
     @property
     def user_id(self) -> str | bytes | None:  # type: ignore[override]
@@ -132,8 +134,8 @@ class BaseRPC(_pseud.RPC):
         """The process-wide libzmq context, for helper sockets.
 
         ``rpc.context.socket(kind)``, as upstream's plugins use it.
-        Read-only: the ``context=`` option is accepted and does not change
-        it yet."""
+        Read-only. The ``context=`` option decides where the RPC's own
+        socket lives (docs/guide/calls.rst); helper sockets stay here."""
         return _pseud.Context.instance()
 
     def create_periodic_callback(self, callback: Callable[[], object],

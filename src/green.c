@@ -292,6 +292,80 @@ green_timeout_exc(pseud_state *st, double seconds)
     return PyObject_CallFunction(st->gevent_Timeout, "d", seconds);
 }
 
+/* CallTimeout.__str__: the message kept in args, else gevent's text. */
+static PyObject *
+call_timeout_str(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    PyObject *args = PyObject_GetAttrString(self, "args");
+    if (args == NULL)
+        return NULL;
+    if (PyTuple_Check(args) && PyTuple_GET_SIZE(args) == 1
+        && PyUnicode_Check(PyTuple_GET_ITEM(args, 0))) {
+        PyObject *res = Py_NewRef(PyTuple_GET_ITEM(args, 0));
+        Py_DECREF(args);
+        return res;
+    }
+    Py_DECREF(args);
+    return PyObject_CallMethod(self, "_gevent_str", NULL);
+}
+
+static PyMethodDef call_timeout_str_def = {"__str__", call_timeout_str, METH_NOARGS, NULL};
+
+/* The class, made once gevent is there: gevent.Timeout is what upstream's
+ * callers catch, pseud.interfaces.TimeoutError what SyncClient raises;
+ * one class lets either `except` work. It is an Exception through
+ * TimeoutError (gevent.Timeout alone is a BaseException). */
+static PyObject *
+call_timeout_class(pseud_state *st)
+{
+    if (st->CallTimeout != NULL)
+        return st->CallTimeout;
+    PyObject *bases = PyTuple_Pack(2, st->gevent_Timeout, st->TimeoutError);
+    PyObject *gevent_str = PyObject_GetAttrString(st->gevent_Timeout, "__str__");
+    PyObject *dict = gevent_str == NULL ? NULL : Py_BuildValue(
+        "{sssssO}", "__module__", "pseud.interfaces",
+        "__doc__", "A call got no reply in time: a gevent.Timeout (not started) and a "
+                   "pseud.interfaces.TimeoutError.",
+        "_gevent_str", gevent_str);
+    Py_XDECREF(gevent_str);
+    PyObject *cls = bases != NULL && dict != NULL
+        ? PyObject_CallFunction((PyObject *)&PyType_Type, "sOO", "CallTimeout", bases, dict)
+        : NULL;
+    Py_XDECREF(bases);
+    Py_XDECREF(dict);
+    if (cls == NULL)
+        return NULL;
+    PyObject *str = PyDescr_NewMethod((PyTypeObject *)cls, &call_timeout_str_def);
+    if (str == NULL || PyObject_SetAttrString(cls, "__str__", str) < 0) {
+        Py_XDECREF(str);
+        Py_DECREF(cls);
+        return NULL;
+    }
+    Py_DECREF(str);
+    st->CallTimeout = cls;
+    return cls;
+}
+
+PyObject *
+green_call_timeout_exc(pseud_state *st, double seconds, PyObject *message)
+{
+    if (green_ensure(st) < 0 || call_timeout_class(st) == NULL)
+        return NULL;
+    PyObject *exc = PyObject_CallFunction(st->CallTimeout, "d", seconds);
+    if (exc == NULL)
+        return NULL;
+    /* gevent's __init__ empties args: the message goes there afterwards */
+    PyObject *args = PyTuple_Pack(1, message);
+    if (args == NULL || PyObject_SetAttrString(exc, "args", args) < 0) {
+        Py_XDECREF(args);
+        Py_DECREF(exc);
+        return NULL;
+    }
+    Py_DECREF(args);
+    return exc;
+}
+
 void
 green_report_error(pseud_state *st, PyObject *context)
 {

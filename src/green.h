@@ -110,6 +110,12 @@ int green_is_dead(PyObject *greenlet);
 /* Create a gevent.Timeout instance (not started) for `seconds` (new ref). */
 PyObject *green_timeout_exc(pseud_state *st, double seconds);
 
+/* The exception of a call that got no reply in time (new ref, not
+ * started): an instance of a class deriving from both gevent.Timeout and
+ * pseud.interfaces.TimeoutError, whose str() is `message`
+ * (docs/guide/calls.rst, "Timeouts"). */
+PyObject *green_call_timeout_exc(pseud_state *st, double seconds, PyObject *message);
+
 /* Report the exception being raised to the hub as gevent reports errors of
  * callbacks it runs (hub.handle_error(context, type, value, tb)); logged
  * on 'pseud' if even that fails. Clears it; never raises. */

@@ -161,6 +161,7 @@ pseud_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->gevent_get_hub);
     Py_VISIT(st->gevent_Waiter);
     Py_VISIT(st->gevent_Timeout);
+    Py_VISIT(st->CallTimeout);
     Py_VISIT(st->gevent_spawn);
     Py_VISIT(st->gevent_getcurrent);
     return 0;
@@ -200,6 +201,7 @@ pseud_clear(PyObject *module)
     Py_CLEAR(st->gevent_get_hub);
     Py_CLEAR(st->gevent_Waiter);
     Py_CLEAR(st->gevent_Timeout);
+    Py_CLEAR(st->CallTimeout);
     Py_CLEAR(st->gevent_spawn);
     Py_CLEAR(st->gevent_getcurrent);
     return 0;

@@ -64,11 +64,13 @@ typedef struct {
     PyObject *gevent_get_hub;   /* gevent.get_hub */
     PyObject *gevent_Waiter;    /* gevent._waiter.Waiter */
     PyObject *gevent_Timeout;   /* gevent.Timeout */
+    PyObject *CallTimeout;      /* (gevent.Timeout, TimeoutError): calls' timeouts */
     PyObject *gevent_spawn;     /* gevent.spawn_raw */
     PyObject *gevent_getcurrent;/* greenlet.getcurrent */
 
     /* the libzmq context shared by every RPC of the process */
     void *zmq_ctx;
+    int context_warned;         /* rpc_context.c said once why context= is not shared */
 
     /* the ZAP handler (zap.c): libzmq allows one per context */
     PyObject *zap_domains;      /* dict domain bytes -> security backend */

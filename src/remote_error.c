@@ -122,6 +122,30 @@ remote_error_cannot_travel(void)
 }
 
 PyObject *
+remote_error_not_found(PyObject *module)
+{
+    PyObject *exc = errors_save();
+    if (exc == NULL)
+        return NULL;
+    /* the lookup ran in C: no Python frame to show, so the traceback names
+     * the extension it ran in, as upstream's named pseud's source */
+    PyObject *file = PyModule_GetFilenameObject(module);
+    PyErr_Clear();
+    PyObject *last = traceback_text(exc);
+    PyObject *text = last == NULL ? NULL
+        : PyUnicode_FromFormat("Traceback (most recent call last):\n"
+                               "  File \"%U\", in the registry lookup\n%U",
+                               file != NULL ? file : Py_None, last);
+    PyErr_Clear();
+    PyObject *res = triple_of(exc, "ServiceNotFoundError", text);
+    Py_XDECREF(text);
+    Py_XDECREF(last);
+    Py_XDECREF(file);
+    Py_DECREF(exc);
+    return res;
+}
+
+PyObject *
 remote_error_refusal(const char *cls, PyObject *message)
 {
     PyObject *res = Py_BuildValue("(sOs)", cls, message, "");

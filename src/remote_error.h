@@ -20,6 +20,11 @@ PyObject *remote_error_triple(pseud_state *st);
  * NULL (no exception set) if even that fails. */
 PyObject *remote_error_cannot_travel(void);
 
+/* (class name, message, traceback) of the ServiceNotFoundError being
+ * raised, which is cleared; the traceback names the extension `module`'s
+ * file, where the lookup ran. New tuple, or NULL (no exception set). */
+PyObject *remote_error_not_found(PyObject *module);
+
 /* (cls, message, '') for input the core refuses (ValueError, "pseud: ...");
  * message is a str. New tuple, or NULL (no exception set). */
 PyObject *remote_error_refusal(const char *cls, PyObject *message);

@@ -84,7 +84,7 @@ setup_socket(RPCObject *self)
         PyErr_SetString(PyExc_RuntimeError, "pseud: this RPC is stopped; create a new one");
         return -1;
     }
-    void *s = zmq_socket(self->st->zmq_ctx, ZMQ_ROUTER);
+    void *s = zmq_socket(self->zmq_ctx, ZMQ_ROUTER);
     if (s == NULL) {
         errors_raise_what(self->st, zmq_errno(), "zmq_socket");
         return -1;
@@ -155,7 +155,7 @@ rpc_bind(PyObject *op, PyObject *endpoint)
     if (refuse_in_worker_mode(self) < 0)
         return NULL;
     PyObject *ep = convert_endpoint(endpoint);
-    if (ep == NULL || setup_socket(self) < 0) {
+    if (ep == NULL || rpc_context_check_endpoint(self, ep) < 0 || setup_socket(self) < 0) {
         Py_XDECREF(ep);
         return NULL;
     }
@@ -177,14 +177,21 @@ static PyObject *
 connect_to(RPCObject *self, PyObject *endpoint)
 {
     PyObject *ep = convert_endpoint(endpoint);
-    if (ep == NULL || setup_socket(self) < 0) {
+    if (ep == NULL || rpc_context_check_endpoint(self, ep) < 0 || setup_socket(self) < 0) {
         Py_XDECREF(ep);
         return NULL;
     }
+    /* Off by default: the probe, [routing id, ''], is no protocol v1
+     * message (a gevent-era server logs a traceback for it); on request it
+     * lets a server learn this peer's routing id before its first call */
     int one = 1;
-    /* an upstream server learns our routing id before our first call */
-    if (!self->is_server)
-        zmq_setsockopt(self->sock, ZMQ_PROBE_ROUTER, &one, sizeof(one));
+    if (self->probe_router
+        && zmq_setsockopt(self->sock, ZMQ_PROBE_ROUTER, &one, sizeof(one)) != 0) {
+        errors_raise_what(self->st, zmq_errno(), "setting ZMQ_PROBE_ROUTER");
+        Py_DECREF(ep);
+        return NULL;
+    }
+    self->has_connected = 1;
     if (zmq_connect(self->sock, PyBytes_AS_STRING(ep)) != 0) {
         errors_raise_what(self->st, zmq_errno(), "cannot connect to %R", ep);
         Py_DECREF(ep);
@@ -283,7 +290,8 @@ rpc_connect_broker(PyObject *op, PyObject *args, PyObject *kwds)
  * connect()) "succeeded" into it, left no trace in the outbox and waited
  * its whole timeout.
  *
- * How: the context has one I/O thread (pseud's own, never reconfigured)
+ * How: the context has one I/O thread (pseud's own is never reconfigured,
+ * and rpc_context.c shares no context with more)
  * and its mailbox is FIFO, so a listener bound and unbound now on a helper
  * socket is closed by that thread after the session was told to end; the
  * thread reports the close (ZMQ_EVENT_CLOSED) to a monitor we wait on. By
@@ -299,8 +307,8 @@ rpc_wait_io_thread(RPCObject *self)
     int zero = 0, ms = 10000;       /* a safety net: the thread answers in microseconds */
     snprintf(monitor_ep, sizeof(monitor_ep), "inproc://pseud-io-barrier-%p-%lu",
              (void *)self, ++counter);
-    void *helper = zmq_socket(self->st->zmq_ctx, ZMQ_PAIR);
-    void *watch = zmq_socket(self->st->zmq_ctx, ZMQ_PAIR);
+    void *helper = zmq_socket(self->zmq_ctx, ZMQ_PAIR);
+    void *watch = zmq_socket(self->zmq_ctx, ZMQ_PAIR);
     int ok = helper != NULL && watch != NULL
              && zmq_setsockopt(helper, ZMQ_LINGER, &zero, sizeof(zero)) == 0
              && zmq_setsockopt(watch, ZMQ_LINGER, &zero, sizeof(zero)) == 0
@@ -451,15 +459,17 @@ rpc_init(PyObject *op, PyObject *args, PyObject *kwds)
     RPCObject *self = RPC(op);
     static char *kwlist[] = {"user_id", "peer_routing_id", "is_server", "timeout",
                              "registry", "packer", "proxy_to", "auth_backend",
-                             "heartbeat_backend", "max_message_size", NULL};
+                             "heartbeat_backend", "max_message_size", "probe_router",
+                             "context", NULL};
     PyObject *user_id = Py_None, *peer = Py_None, *registry = Py_None, *packer = Py_None;
-    PyObject *proxy_to = Py_None, *auth = Py_None, *hb = Py_None;
-    int is_server = 0;
+    PyObject *proxy_to = Py_None, *auth = Py_None, *hb = Py_None, *context = Py_None;
+    int is_server = 0, probe_router = 0;
     double timeout = 5.0;
     long long max_message_size = DEFAULT_MAX_MESSAGE_SIZE;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOpdOOOOOL:RPC", kwlist, &user_id, &peer,
-                                     &is_server, &timeout, &registry, &packer, &proxy_to,
-                                     &auth, &hb, &max_message_size))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOpdOOOOOLpO:RPC", kwlist, &user_id,
+                                     &peer, &is_server, &timeout, &registry, &packer,
+                                     &proxy_to, &auth, &hb, &max_message_size,
+                                     &probe_router, &context))
         return -1;
     if (!(timeout > 0) || !isfinite(timeout)) {
         PyErr_SetString(PyExc_ValueError,
@@ -482,6 +492,7 @@ rpc_init(PyObject *op, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->user_id, uid);
     Py_XSETREF(self->peer_routing_id, pid);
     self->is_server = is_server;
+    self->probe_router = probe_router;
     self->timeout = timeout;
     self->max_message_size = max_message_size;
     if (registry == NULL || registry == Py_None) {
@@ -531,7 +542,7 @@ rpc_init(PyObject *op, PyObject *args, PyObject *kwds)
             self->heartbeat_hook = per_message;
         }
     }
-    return 0;
+    return rpc_context_choose(self, context);
 }
 
 static PyObject *
@@ -565,6 +576,7 @@ rpc_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->state = RPC_NEW;
     self->watch.fd = -1;
     self->mon_watch.fd = -1;
+    self->zmq_ctx = st->zmq_ctx;
     self->timeout = 5.0;
     self->max_message_size = DEFAULT_MAX_MESSAGE_SIZE;
     self->auth_noop = self->heartbeat_noop = 1;
@@ -610,6 +622,7 @@ rpc_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->auth_backend);
     Py_VISIT(self->heartbeat_backend);
     Py_VISIT(self->last_endpoint);
+    /* not self->context: see rpc_dealloc */
     int wret = fdwatch_traverse(&self->watch, visit, arg);
     if (wret != 0)
         return wret;
@@ -672,6 +685,10 @@ rpc_dealloc(PyObject *op)
     green_watcher_close(self->deadline_timer);
     green_watcher_close(self->retry_timer);
     rpc_clear(op);
+    /* a shared pyzmq context goes only now, after our socket: its last
+     * reference terminating it would wait forever for that socket */
+    Py_CLEAR(self->context);
+    Py_CLEAR(self->context_foreign);
     msgpack_sbuffer_destroy(&self->sbuf);
     Py_CLEAR(self->module);
     tp->tp_free(op);

@@ -20,6 +20,7 @@
 #include "remote_error.h"
 #include "codec.h"
 
+#include <errno.h>
 #include <string.h>
 
 /* ------------------------------------------------------- pending calls */
@@ -30,6 +31,9 @@ struct PendingCall {
     PendingCall *dl_prev, *dl_next;     /* the RPC's deadline list */
     PyObject *key;              /* its uuid (the key in future_pool) */
     PyObject *peer;             /* routing id it went to: only that peer may reply */
+    PyObject *name;             /* method name and user id called, for the timeout's */
+    PyObject *target;           /* message (docs/guide/calls.rst, "Timeouts") */
+    PyObject *rpc;              /* its RPC while in the call table, else NULL */
 };
 
 #define CALL(o) ((PendingCall *)(o))
@@ -39,6 +43,9 @@ call_traverse(PyObject *op, visitproc visit, void *arg)
 {
     Py_VISIT(CALL(op)->key);
     Py_VISIT(CALL(op)->peer);
+    Py_VISIT(CALL(op)->name);
+    Py_VISIT(CALL(op)->target);
+    Py_VISIT(CALL(op)->rpc);
     return Py_TYPE(op)->tp_base->tp_traverse(op, visit, arg);
 }
 
@@ -47,6 +54,9 @@ call_clear(PyObject *op)
 {
     Py_CLEAR(CALL(op)->key);
     Py_CLEAR(CALL(op)->peer);
+    Py_CLEAR(CALL(op)->name);
+    Py_CLEAR(CALL(op)->target);
+    Py_CLEAR(CALL(op)->rpc);
     return Py_TYPE(op)->tp_base->tp_clear(op);
 }
 
@@ -57,11 +67,72 @@ call_dealloc(PyObject *op)
     PyObject_GC_UnTrack(op);
     Py_CLEAR(CALL(op)->key);
     Py_CLEAR(CALL(op)->peer);
+    Py_CLEAR(CALL(op)->name);
+    Py_CLEAR(CALL(op)->target);
+    Py_CLEAR(CALL(op)->rpc);
     Py_TYPE(op)->tp_base->tp_dealloc(op);
 }
 
+static PyObject *pool_pop(RPCObject *self, PyObject *uuid);
+
+/* future.set(...) / set_exception(...) by the caller: the Future's, then
+ * the call leaves the table (upstream's future_pool lost it the same way),
+ * so that its reply, if any, is a late one. */
+static PyObject *
+call_settle(PyObject *op, const char *method, PyObject *args, PyObject *kwargs)
+{
+    PyObject *base = PyObject_GetAttrString((PyObject *)Py_TYPE(op)->tp_base, method);
+    if (base == NULL)
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    PyObject *full = PyTuple_New(n + 1);
+    if (full == NULL) {
+        Py_DECREF(base);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(full, 0, Py_NewRef(op));
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyTuple_SET_ITEM(full, i + 1, Py_NewRef(PyTuple_GET_ITEM(args, i)));
+    PyObject *res = PyObject_Call(base, full, kwargs);
+    Py_DECREF(full);
+    Py_DECREF(base);
+    PendingCall *c = CALL(op);
+    if (res != NULL && c->rpc != NULL && !future_is_pending(op)) {
+        PyObject *key = Py_NewRef(c->key);
+        PyObject *popped = pool_pop(RPC(c->rpc), key);
+        Py_DECREF(key);
+        if (popped == NULL && PyErr_Occurred())
+            Py_CLEAR(res);
+        Py_XDECREF(popped);
+    }
+    return res;
+}
+
+static PyObject *
+call_set(PyObject *op, PyObject *args, PyObject *kwargs)
+{
+    return call_settle(op, "set", args, kwargs);
+}
+
+static PyObject *
+call_set_exception(PyObject *op, PyObject *args, PyObject *kwargs)
+{
+    return call_settle(op, "set_exception", args, kwargs);
+}
+
+static PyMethodDef call_methods[] = {
+    {"set", (PyCFunction)(void (*)(void))call_set, METH_VARARGS | METH_KEYWORDS,
+     "set(value=None): resolve the call yourself; it leaves future_pool."},
+    {"set_exception", (PyCFunction)(void (*)(void))call_set_exception,
+     METH_VARARGS | METH_KEYWORDS,
+     "set_exception(exception, exc_info=None): fail the call yourself; it leaves "
+     "future_pool."},
+    {NULL},
+};
+
 static PyType_Slot call_slots[] = {
     {Py_tp_doc, "The Future of a call sent by a Server or Client."},
+    {Py_tp_methods, call_methods},
     {Py_tp_traverse, call_traverse},
     {Py_tp_clear, call_clear},
     {Py_tp_dealloc, call_dealloc},
@@ -133,6 +204,7 @@ pool_pop(RPCObject *self, PyObject *uuid)
         return NULL;
     Py_INCREF(call);
     deadline_unlink(self, CALL(call));
+    Py_CLEAR(CALL(call)->rpc);
     if (PyDict_DelItem(self->future_pool, uuid) < 0) {
         Py_DECREF(call);
         return NULL;
@@ -140,7 +212,24 @@ pool_pop(RPCObject *self, PyObject *uuid)
     return call;
 }
 
-/* Timer: fail every call whose deadline has passed with gevent.Timeout. */
+/* What a call that got no reply in time fails with: names the method,
+ * the peer and the timeout. */
+static PyObject *
+call_timeout(RPCObject *self, PendingCall *c)
+{
+    PyObject *seconds = PyFloat_FromDouble(self->timeout);
+    PyObject *msg = seconds == NULL ? NULL
+        : PyUnicode_FromFormat("no reply to %R from %R within %R s", c->name, c->target,
+                               seconds);
+    Py_XDECREF(seconds);
+    if (msg == NULL)
+        return NULL;
+    PyObject *exc = green_call_timeout_exc(self->st, self->timeout, msg);
+    Py_DECREF(msg);
+    return exc;
+}
+
+/* Timer: fail every call whose deadline has passed (gevent.Timeout). */
 PyObject *
 rpc_on_deadline(PyObject *op, PyObject *unused)
 {
@@ -159,7 +248,7 @@ rpc_on_deadline(PyObject *op, PyObject *unused)
             deadline_unlink(self, c);   /* defensive: not in the pool */
             continue;
         }
-        PyObject *exc = green_timeout_exc(self->st, self->timeout);
+        PyObject *exc = call_timeout(self, CALL(fut));
         int rc = exc == NULL ? -1 : future_set_exception(fut, exc);
         Py_XDECREF(exc);
         Py_DECREF(fut);
@@ -189,6 +278,8 @@ rpc_fail_all_calls(RPCObject *self)
         PyErr_Clear();
         return;
     }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pending); i++)
+        Py_CLEAR(CALL(PyList_GET_ITEM(pending, i))->rpc);
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pending); i++) {
         PyObject *exc = PyObject_CallFunction(PyExc_ConnectionAbortedError, "s",
                                               "pseud: the RPC was stopped before the reply came");
@@ -377,9 +468,12 @@ rpc_send_work(PyObject *op, PyObject *peer_in, PyObject *name, PyObject *args, P
     PendingCall *c = CALL(fut);
     c->key = Py_NewRef(uuid);
     c->peer = Py_NewRef(routing);
+    c->name = Py_NewRef(name);
+    c->target = Py_NewRef(peer);
     c->deadline = green_now() + self->timeout;
     if (PyDict_SetItem(self->future_pool, uuid, fut) < 0)
         goto fail;
+    c->rpc = Py_NewRef(op);
     deadline_append(self, c);
     const char *data = body->data;
     size_t size = body->size;
@@ -399,9 +493,30 @@ rpc_send_work(PyObject *op, PyObject *peer_in, PyObject *name, PyObject *args, P
             goto fail_pooled;
         Py_DECREF(res);
     }
-    if (rpc_send_or_queue(self, routing, uuid, PSEUD_WORK[0], data, size,
-                          body, c->deadline, fut) < 0)
+    /* A server that only binds has no peer on its way: one not connected
+     * now is unknown, and the call fails at once (as upstream's, with
+     * ROUTER_MANDATORY). A peer we connect() to may just not be up yet:
+     * the call waits in the outbox for it (docs/guide/calls.rst). */
+    int wait_unreachable = !(self->is_server && !self->has_connected);
+    int sent = rpc_send_or_queue(self, routing, uuid, PSEUD_WORK[0], data, size,
+                                 body, c->deadline, fut, wait_unreachable);
+    if (sent < 0)
         goto fail_pooled;
+    if (sent == 1) {
+        PyObject *msg = PyUnicode_FromFormat(
+            "pseud: no connected peer has user id %R (a client is reachable once "
+            "connected; with a security plugin, once it has sent a message, or "
+            "connected with probe_router=True)", peer);
+        if (msg != NULL) {
+            PyObject *exc = PyObject_CallFunction(self->st->ZMQError, "iO", EHOSTUNREACH, msg);
+            if (exc != NULL) {
+                PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+                Py_DECREF(exc);
+            }
+            Py_DECREF(msg);
+        }
+        goto fail_pooled;
+    }
     if (arm_deadline_timer(self) < 0)
         goto fail_pooled;
     goto done;
@@ -426,8 +541,31 @@ done:
     return fut;
 }
 
-/* ------------------------------------------------------------- replies */
 /* ------------------------------------------------------------ replies */
+
+/* A reply to no pending call: late (its call timed out, or its caller
+ * ended it), or for a call we never made. Upstream printed it; it is
+ * logged at DEBUG, with the remote error's class and message. */
+static void
+log_late_reply(RPCObject *self, PyObject *routing, PyObject *uuid, int is_error,
+               const char *body, size_t body_len)
+{
+    if (!is_error) {
+        pseud_log(self->st, "debug", "pseud: OK from %R for call %R, which is no longer "
+                  "waiting (timed out, or unknown)", routing, uuid);
+        return;
+    }
+    PyObject *value = codec_unpack(self->packer, body, body_len);
+    PyErr_Clear();
+    if (value != NULL && PyTuple_Check(value) && PyTuple_GET_SIZE(value) == 3)
+        pseud_log(self->st, "debug", "pseud: ERROR from %R for call %R, which is no longer "
+                  "waiting (timed out, or unknown): %S: %S", routing, uuid,
+                  PyTuple_GET_ITEM(value, 0), PyTuple_GET_ITEM(value, 1));
+    else
+        pseud_log(self->st, "debug", "pseud: ERROR from %R for call %R, which is no longer "
+                  "waiting (timed out, or unknown)", routing, uuid);
+    Py_XDECREF(value);
+}
 
 void
 rpc_handle_reply(RPCObject *self, PyObject *routing, PyObject *uuid, int is_error,
@@ -447,8 +585,7 @@ rpc_handle_reply(RPCObject *self, PyObject *routing, PyObject *uuid, int is_erro
     PyObject *fut = pool_pop(self, uuid);
     if (fut == NULL) {
         PyErr_Clear();
-        pseud_log(self->st, "debug", "pseud: %s for unknown or expired call %R",
-                  is_error ? "ERROR" : "OK", uuid);
+        log_late_reply(self, routing, uuid, is_error, body, body_len);
         return;
     }
     PyObject *value = codec_unpack(self->packer, body, body_len);

@@ -252,8 +252,11 @@ handle_work(RPCObject *self, PyObject *routing, PyObject *uuid, PyObject *user_i
     PyObject *callable = lookup_callable(self, name, user_id);
     if (callable == NULL) {
         if (PyErr_ExceptionMatches(self->st->ServiceNotFoundError)) {
-            PyErr_Clear();
-            reply_refusal(self, routing, uuid, "ServiceNotFoundError", name);
+            PyObject *triple = remote_error_not_found(self->module);
+            if (triple != NULL) {
+                send_reply(self, routing, uuid, PSEUD_ERROR[0], triple);
+                Py_DECREF(triple);
+            }
         }
         else {
             reply_error(self, routing, uuid);
@@ -411,6 +414,33 @@ done:
     Py_XDECREF(user_id);
 }
 
+/* A probe, [routing id, ''] (a client with probe_router=True, or an
+ * upstream 1.x client, on connect): nothing to answer, but a security
+ * plugin learns where an authenticated user is, so that send_to() reaches
+ * it before its first call (docs/guide/calls.rst). */
+static void
+handle_probe(RPCObject *self, const wire_message *m)
+{
+    if (self->auth_noop || m->user_id == NULL)
+        return;
+    PyObject *routing = PyBytes_FromStringAndSize(m->routing, m->routing_len);
+    PyObject *user_id = PyBytes_FromString(m->user_id);
+    PyObject *ok = routing != NULL && user_id != NULL
+        ? call_plugin(self->auth_backend, "is_authenticated", "(O)", user_id) : NULL;
+    int yes = ok != NULL ? PyObject_IsTrue(ok) : -1;
+    if (yes > 0)
+        CALL_HOOK(self->auth_backend, "register_routing_id", "(OO)", user_id, routing);
+    if (PyErr_Occurred()) {
+        PyObject *exc = errors_save();
+        pseud_log(self->st, "error", "pseud: error while handling a probe: %R",
+                  exc ? exc : Py_None);
+        Py_XDECREF(exc);
+    }
+    Py_XDECREF(ok);
+    Py_XDECREF(routing);
+    Py_XDECREF(user_id);
+}
+
 /* ------------------------------------------------------------- the reader */
 
 
@@ -502,7 +532,8 @@ read_loop(PyObject *op, PyObject *unused)
             else if (rc == WIRE_MALFORMED)
                 pseud_log(self->st, "warning", "pseud: dropped a malformed message: %s",
                           m.problem);
-            /* WIRE_PROBE: an upstream client saying hello on connect */
+            else if (rc == WIRE_PROBE)
+                handle_probe(self, &m);
             wire_release(&m);
         }
         if (self->state != RPC_RUNNING)

@@ -1,6 +1,7 @@
 /* The RPC object's layout and the functions its five files share. Private
  * to the core:
  *   rpc.c           the type, its lifecycle (bind/connect/start/stop) and socket
+ *   rpc_context.c   the libzmq context the socket lives in (upstream's context=)
  *   rpc_calls.c     outgoing calls: send_work, pending calls, deadlines, replies
  *   rpc_dispatch.c  incoming messages: the reader, plugin hooks, running calls
  *   rpc_outbox.c    getting messages out: non-blocking sends and the outbox
@@ -57,6 +58,11 @@ typedef struct {
     int auth_noop, heartbeat_noop;
     int heartbeat_hook;         /* call handle_heartbeat per message (not for 'heartbeat') */
     int is_server;
+    int probe_router;           /* connect() sets ZMQ_PROBE_ROUTER (off by default) */
+    int has_connected;          /* connect() was called: peers may be on their way */
+    void *zmq_ctx;              /* the libzmq context its socket lives in (rpc_context.c) */
+    PyObject *context;          /* the context= object shared (kept alive), or NULL */
+    PyObject *context_foreign;  /* str: why context= could not be shared, or NULL */
     double timeout;
     long long max_message_size;
     PyObject *last_endpoint;    /* str or None */
@@ -117,6 +123,17 @@ void rpc_wait_io_thread(RPCObject *self);
 /* Stop the RPC (idempotent). Never raises. */
 void rpc_stop_now(RPCObject *self);
 
+/* ---- rpc_context.c */
+
+/* Choose the libzmq context of `self` from upstream's context= option
+ * (None, pseud's Context, or a pyzmq Context): sets zmq_ctx, context and
+ * context_foreign. 0 / -1 with an exception. */
+int rpc_context_choose(RPCObject *self, PyObject *context);
+
+/* 0, or -1 with a ValueError when `endpoint` (bytes) is inproc:// and the
+ * pyzmq context given could not be shared: nothing there could reach it. */
+int rpc_context_check_endpoint(RPCObject *self, PyObject *endpoint);
+
 /* ---- rpc_calls.c */
 
 int rpc_calls_init_module(PyObject *module, pseud_state *st);
@@ -171,10 +188,12 @@ int rpc_try_send(RPCObject *self, const char *peer, size_t peer_len,
 int rpc_outbox_push(RPCObject *self, double deadline, PyObject *future,
                     PyObject *peer, PyObject *uuid, char type, const char *body, size_t body_len);
 
-/* Send now or queue. 0 / -1 with an exception. */
+/* Send now or queue. A peer not connected (EHOSTUNREACH) is waited for in
+ * the outbox when `wait_unreachable`, else nothing is queued and 1 is
+ * returned. 0 / 1 / -1 with an exception. */
 int rpc_send_or_queue(RPCObject *self, PyObject *peer, PyObject *uuid, char type,
                       const char *body, size_t body_len, msgpack_sbuffer *steal,
-                      double deadline, PyObject *future);
+                      double deadline, PyObject *future, int wait_unreachable);
 
 /* Send a reply (OK or ERROR with a packed body) now, or queue it while the
  * peer's pipe is full (EAGAIN) up to a bound; replies to peers that are

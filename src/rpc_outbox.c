@@ -111,7 +111,7 @@ rpc_outbox_push(RPCObject *self, double deadline, PyObject *future,
 int
 rpc_send_or_queue(RPCObject *self, PyObject *peer, PyObject *uuid, char type,
               const char *body, size_t body_len, msgpack_sbuffer *steal,
-              double deadline, PyObject *future)
+              double deadline, PyObject *future, int wait_unreachable)
 {
     if (rpc_require_socket(self) < 0)
         return -1;
@@ -122,6 +122,8 @@ rpc_send_or_queue(RPCObject *self, PyObject *peer, PyObject *uuid, char type,
         rpc_after_io(self);
         return 0;
     }
+    if (rc == 1 && !wait_unreachable && zmq_errno() == EHOSTUNREACH)
+        return 1;
     if (rc == 1)
         return rpc_outbox_push(self, deadline, future, peer, uuid, type, body, body_len);
     errors_raise_what(self->st, zmq_errno(), "sending a message");
@@ -279,7 +281,7 @@ rpc_send_message(PyObject *op, PyObject *frames_in)
         && memcmp(PyBytes_AS_STRING(items[2]), PSEUD_VERSION, PSEUD_VERSION_LEN) == 0) {
         rc = rpc_send_or_queue(self, items[0], items[3], PyBytes_AS_STRING(items[4])[0],
                            PyBytes_AS_STRING(items[5]), PyBytes_GET_SIZE(items[5]), NULL,
-                           green_now() + self->timeout, NULL);
+                           green_now() + self->timeout, NULL, 1);
     }
     else {
         rc = 0;

@@ -30,6 +30,7 @@ typedef struct {
     PyObject *module;
     void *sock;
     PyObject *endpoints;        /* list of connected endpoints (bytes) */
+    PyObject *bound;            /* list of bound endpoints, resolved (bytes) */
     PyObject *packer;
     PyObject *peer_routing_id;
     PyObject *user_id;
@@ -77,11 +78,29 @@ make_socket(SyncClientObject *self)
     return s;
 }
 
-/* Replace the socket by a fresh one connected to the same endpoints. */
+/* Bind `s` to `ep`; the old socket's listener on it may still be going
+ * away (libzmq closes it in its I/O thread): retry for up to a second. */
+static int
+bind_again(void *s, const char *ep)
+{
+    int rc = -1;
+    for (int i = 0; i < 100 && (rc = zmq_bind(s, ep)) != 0 && zmq_errno() == EADDRINUSE; i++) {
+        Py_BEGIN_ALLOW_THREADS
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        Py_END_ALLOW_THREADS
+    }
+    return rc;
+}
+
+/* Replace the socket by a fresh one bound and connected to the same
+ * endpoints. */
 static int
 reset_socket(SyncClientObject *self)
 {
     if (self->sock != NULL) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(self->bound); i++)
+            zmq_unbind(self->sock, PyBytes_AS_STRING(PyList_GET_ITEM(self->bound, i)));
         zmq_close(self->sock);
         self->sock = NULL;
     }
@@ -90,6 +109,14 @@ reset_socket(SyncClientObject *self)
     void *s = make_socket(self);
     if (s == NULL)
         return -1;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(self->bound); i++) {
+        PyObject *ep = PyList_GET_ITEM(self->bound, i);
+        if (bind_again(s, PyBytes_AS_STRING(ep)) != 0) {
+            errors_raise_what(self->st, zmq_errno(), "binding the REQ socket again to %R", ep);
+            zmq_close(s);
+            return -1;
+        }
+    }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(self->endpoints); i++) {
         PyObject *ep = PyList_GET_ITEM(self->endpoints, i);
         if (zmq_connect(s, PyBytes_AS_STRING(ep)) != 0) {
@@ -338,6 +365,40 @@ sync_connect(PyObject *op, PyObject *endpoint)
     Py_RETURN_NONE;
 }
 
+/* bind(endpoint), as upstream's SyncClient: a peer connects to us. Returns
+ * the resolved endpoint, as Server.bind does. */
+static PyObject *
+sync_bind(PyObject *op, PyObject *endpoint)
+{
+    SyncClientObject *self = (SyncClientObject *)op;
+    if (self->closed) {
+        PyErr_SetString(PyExc_RuntimeError, "pseud: this SyncClient is closed");
+        return NULL;
+    }
+    PyObject *ep = convert_endpoint(endpoint);
+    if (ep == NULL)
+        return NULL;
+    if (self->sock == NULL && (self->sock = make_socket(self)) == NULL) {
+        Py_DECREF(ep);
+        return NULL;
+    }
+    if (zmq_bind(self->sock, PyBytes_AS_STRING(ep)) != 0) {
+        errors_raise_what(self->st, zmq_errno(), "cannot bind %R", ep);
+        Py_DECREF(ep);
+        return NULL;
+    }
+    Py_DECREF(ep);
+    PyObject *last = convert_last_endpoint(self->st, self->sock);
+    PyObject *raw = last != NULL ? PyUnicode_AsUTF8String(last) : NULL;
+    if (raw == NULL || PyList_Append(self->bound, raw) < 0) {
+        Py_XDECREF(raw);
+        Py_XDECREF(last);
+        return NULL;
+    }
+    Py_DECREF(raw);
+    return last;
+}
+
 static PyObject *
 sync_disconnect(PyObject *op, PyObject *endpoint)
 {
@@ -518,13 +579,14 @@ sync_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->module = Py_XNewRef(PyType_GetModuleByDef(type, &pseud_module_def));
     self->timeout = 5.0;
     self->endpoints = PyList_New(0);
+    self->bound = PyList_New(0);
     self->packer = Py_NewRef(st->default_packer);
     self->peer_routing_id = Py_NewRef(Py_None);
     self->user_id = Py_NewRef(Py_None);
     self->password = Py_NewRef(Py_None);
     self->security_plugin = PyUnicode_FromString("noop_auth_backend");
     msgid_init(&self->msgids);
-    if (self->endpoints == NULL || self->security_plugin == NULL) {
+    if (self->endpoints == NULL || self->bound == NULL || self->security_plugin == NULL) {
         Py_DECREF(self);
         return NULL;
     }
@@ -538,6 +600,7 @@ sync_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(op));
     Py_VISIT(self->module);
     Py_VISIT(self->endpoints);
+    Py_VISIT(self->bound);
     Py_VISIT(self->packer);
     Py_VISIT(self->peer_routing_id);
     Py_VISIT(self->user_id);
@@ -552,6 +615,7 @@ sync_clear(PyObject *op)
 {
     SyncClientObject *self = (SyncClientObject *)op;
     Py_CLEAR(self->endpoints);
+    Py_CLEAR(self->bound);
     Py_CLEAR(self->packer);
     Py_CLEAR(self->peer_routing_id);
     Py_CLEAR(self->user_id);
@@ -605,6 +669,7 @@ static PyMemberDef sync_members[] = {
 };
 
 static PyMethodDef sync_methods[] = {
+    {"bind", sync_bind, METH_O, "bind($self, endpoint, /)\n--\n\nBind the socket; return the resolved endpoint."},
     {"connect", sync_connect, METH_O, "connect($self, endpoint, /)\n--\n\nConnect the socket."},
     {"disconnect", sync_disconnect, METH_O, "disconnect($self, endpoint, /)\n--\n\nDisconnect the socket from endpoint."},
     {"close", sync_close, METH_NOARGS, "close($self, /)\n--\n\nClose the socket. Idempotent."},

@@ -54,8 +54,12 @@ recv_frames(void *socket, wire_message *m, int max_frames)
         else
             m->nframes++;
     }
-    if (total == 2 && zmq_msg_size(&m->frames[1]) == 0)
+    if (total == 2 && zmq_msg_size(&m->frames[1]) == 0) {
+        m->routing = zmq_msg_data(&m->frames[0]);
+        m->routing_len = zmq_msg_size(&m->frames[0]);
+        m->user_id = zmq_msg_gets(&m->frames[1], "User-Id");
         return WIRE_PROBE;
+    }
     if (total == WIRE_FRAMES_MAX && max_frames == WIRE_FRAMES_MAX) {
         m->has_caller = 1;
         m->caller = zmq_msg_data(&m->frames[6]);

@@ -24,7 +24,7 @@
 /* What wire_recv found: distinct from the message types above. */
 enum {
     WIRE_MESSAGE = 0,       /* a well-formed message: the fields below are set */
-    WIRE_PROBE = 1,    /* [routing id, ''] sent by upstream clients on connect */
+    WIRE_PROBE = 1,    /* [routing id, ''] (ZMQ_PROBE_ROUTER): routing and user_id set */
     WIRE_MALFORMED = 2,      /* malformed: `problem` says why; release it and go on */
     WIRE_NOTHING = 3,    /* nothing to read now */
     WIRE_FAILED = 4,    /* the socket failed: zmq_errno() says why */

@@ -2,9 +2,11 @@
 docs/guide/registries.rst, docs/guide/errors.rst), including every example
 of docs/quickstart.rst."""
 import datetime
+import logging
 import os
 import subprocess
 import sys
+import time
 import textwrap
 
 import gevent
@@ -154,6 +156,11 @@ def test_unknown_name_raises_service_not_found(pair):
     with pytest.raises(ServiceNotFoundError) as info:
         client.does_not_exist().get()
     assert 'does_not_exist' in str(info.value)
+    # the remote traceback, as upstream's, names where the lookup ran
+    text = str(info.value)
+    assert 'Traceback (most recent call last):' in text
+    assert os.path.dirname(pseud.__file__) in text
+    assert 'ServiceNotFoundError: does_not_exist' in text
 
 
 def test_timeout_raises_gevent_timeout_and_empties_pool(make_client):
@@ -165,7 +172,33 @@ def test_timeout_raises_gevent_timeout_and_empties_pool(make_client):
     assert client.future_pool == {}
 
 
-def test_timeouts_fire_in_send_order_and_late_reply_is_dropped(make_server, make_client):
+def test_timeout_says_what_timed_out_and_is_both_timeouts(make_client):
+    # docs/guide/calls.rst, "Timeouts": gevent.Timeout as upstream's, and
+    # pseud.interfaces.TimeoutError as SyncClient's
+    client = make_client('remote', 'inproc://%s' % unique('nobody'), timeout=0.25)
+    future = client.a.b(1)
+    with pytest.raises(gevent.Timeout) as info:
+        future.get()
+    assert str(info.value) == "no reply to 'a.b' from b'remote' within 0.25 s"
+    assert isinstance(info.value, pseud.interfaces.TimeoutError)
+    with pytest.raises(pseud.interfaces.TimeoutError):
+        client.other().get()
+    # an un-started Timeout: raising it leaves no timer behind to fire later
+    assert not info.value.pending
+    gevent.sleep(0.3)
+
+
+def test_send_to_timeout_names_the_user_id(make_server, make_client):
+    server, endpoint = make_server(timeout=0.3)
+    # a server that connected somewhere waits for peers: the call times out
+    server.connect('inproc://%s' % unique('away'))
+    with pytest.raises(pseud.interfaces.TimeoutError) as info:
+        server.send_to('someone').x.y().get()
+    assert str(info.value) == "no reply to 'x.y' from b'someone' within 0.3 s"
+
+
+def test_timeouts_fire_in_send_order_and_late_reply_is_logged(make_server, make_client,
+                                                              caplog):
     server, endpoint = make_server()
 
     @server.register_rpc
@@ -179,9 +212,41 @@ def test_timeouts_fire_in_send_order_and_late_reply_is_dropped(make_server, make
     assert quick.get() == 0
     with pytest.raises(gevent.Timeout):
         late.get()
-    gevent.sleep(0.4)          # the late reply arrives and is only logged
+    with caplog.at_level(logging.DEBUG, logger='pseud'):
+        gevent.sleep(0.5)          # the late reply arrives and is logged
+    late_lines = [r.getMessage() for r in caplog.records
+                  if r.name == 'pseud' and 'no longer waiting' in r.getMessage()]
+    assert len(late_lines) == 1, late_lines
+    assert late_lines[0].startswith('pseud: OK from %r' % server.user_id)
     assert client.future_pool == {}
     assert client.slow(0).get() == 0
+
+
+def test_call_ended_by_its_caller_leaves_the_pool_and_its_reply_is_logged(
+        make_server, make_client, caplog):
+    # upstream's test_timeout_and_error_received_later, over tcp
+    server, endpoint = make_server(start=False)
+    client = make_client(server.user_id, endpoint)
+    future = client.string.doesnotexist('QWERTY')
+    # the call must have left (a call ended while still in the outbox is
+    # never sent): the server's socket holds it until the server starts
+    deadline = time.monotonic() + 10
+    while client.pending_sends:
+        assert time.monotonic() < deadline, 'the call never left'
+        gevent.sleep(0.01)
+    future.set_exception(gevent.Timeout)
+    assert client.future_pool == {}
+    with caplog.at_level(logging.DEBUG, logger='pseud'):
+        server.start()
+        deadline = time.monotonic() + 10
+        while not [r for r in caplog.records if 'no longer waiting' in r.getMessage()]:
+            assert time.monotonic() < deadline, 'the late reply was not logged'
+            gevent.sleep(0.02)
+    line, = [r.getMessage() for r in caplog.records if 'no longer waiting' in r.getMessage()]
+    assert line.startswith('pseud: ERROR from %r' % server.user_id), line
+    assert line.endswith('ServiceNotFoundError: string.doesnotexist'), line
+    with pytest.raises(gevent.Timeout):
+        future.get()
 
 
 def test_each_call_runs_in_its_own_greenlet(pair):

@@ -1,4 +1,7 @@
 """Security and heartbeat plugins over real sockets (docs/guide/security.rst, docs/guide/heartbeats.rst)."""
+import errno
+import time
+
 import gevent
 import pytest
 
@@ -107,11 +110,42 @@ def test_user_id_is_what_zap_authenticated(make_server, make_client):
     assert client.whoami().get() == b'mallory'
 
 
-def test_send_to_unknown_user_id_fails_at_timeout(make_server):
-    server, bound = make_server(security_plugin='trusted_peer', timeout=REFUSED)
-    with pytest.raises(gevent.Timeout):
-        server.send_to('nobody').anything().get()
+def test_send_to_unknown_user_id_fails_at_once(make_server):
+    # a server that only binds has no peer on its way: ROUTER_MANDATORY's
+    # EHOSTUNREACH at once, naming the user id, as upstream (calls.rst)
+    server, bound = make_server(security_plugin='trusted_peer', timeout=30)
+    started = time.monotonic()
+    with pytest.raises(_pseud.ZMQError) as info:
+        server.send_to('nobody').anything()
+    assert time.monotonic() - started < 10      # far below the 30 s timeout
+    assert info.value.errno == errno.EHOSTUNREACH
+    assert "'nobody'" in str(info.value)
     assert server.future_pool == {}
+    assert server.pending_sends == 0
+
+
+def test_probe_router_lets_the_server_reach_a_client_before_its_first_call(
+        make_server, make_client):
+    server, bound = make_server(security_plugin='trusted_peer')
+    client = make_client(server.user_id, bound, security_plugin='plain',
+                         user_id='early', password='', probe_router=True)
+    client.register_rpc(name='addition')(lambda a, b: a + b)
+    client.start()          # the probe goes out once the client runs
+    deadline = time.monotonic() + 10
+    while b'early' not in server.auth_backend.routing_ids:
+        assert time.monotonic() < deadline, 'the probe never registered the client'
+        gevent.sleep(0.01)
+    assert server.send_to('early').addition(2, 4).get() == 6
+
+
+def test_without_probe_a_silent_client_is_not_reachable_yet(make_server, make_client):
+    server, bound = make_server(security_plugin='trusted_peer')
+    client = make_client(server.user_id, bound, security_plugin='plain',
+                         user_id='quiet', password='')
+    client.start()
+    gevent.sleep(0.3)
+    with pytest.raises(_pseud.ZMQError, match="'quiet'"):
+        server.send_to('quiet').anything()
 
 
 # ------------------------------------------------------------------ CURVE
@@ -168,6 +202,34 @@ def test_untrusted_curve_logs_in_with_hello(make_server, make_client):
     assert first == public      # this connection stays known by its key
     assert client.whoami().get() == first  # same connection: no new challenge
     assert server.auth_backend.trusted_keys[pseud.z85_decode(public)] == b'alice'
+
+
+def test_untrusted_curve_sends_every_call_made_before_the_login(make_server, make_client):
+    server, bound, server_key = curve_server(make_server, 'untrusted_curve')
+    server.auth_backend.user_map[b'alice'] = b'secret'
+    server.register_rpc(name='echo')(lambda x: x)
+    public, secret = pseud.curve_keypair()
+    client = make_client(server.user_id, bound, security_plugin='untrusted_curve',
+                         public_key=public, secret_key=secret, peer_public_key=server_key,
+                         user_id='alice', password='secret', timeout=10)
+    # all made before any reply: each gets UNAUTHORIZED, one login is sent,
+    # and AUTHENTICATED sends them all again
+    futures = [client.echo(i) for i in range(5)]
+    assert [f.get() for f in futures] == list(range(5))
+    assert client.echo('after').get() == 'after'
+
+
+def test_untrusted_curve_gives_up_on_every_waiting_call(make_server, make_client):
+    server, bound, server_key = curve_server(make_server, 'untrusted_curve')
+    server.auth_backend.user_map[b'alice'] = b'secret'
+    public, secret = pseud.curve_keypair()
+    client = make_client(server.user_id, bound, security_plugin='untrusted_curve',
+                         public_key=public, secret_key=secret, peer_public_key=server_key,
+                         user_id='alice', password='wrong', timeout=10)
+    futures = [client.whoami() for _ in range(3)]
+    for future in futures:
+        with pytest.raises(UnauthorizedError):
+            future.get()
 
 
 def test_untrusted_curve_gives_up_with_unauthorized_error(make_server, make_client):

@@ -15,6 +15,8 @@ import pytest
 import pseud
 from pseud.interfaces import ServiceNotFoundError, TimeoutError
 
+from conftest import unique
+
 pytestmark = pytest.mark.timeout(30)
 
 
@@ -102,6 +104,35 @@ def test_timeout_raises_and_next_call_still_works(served, sync):
     # upstream's REQ socket stayed stuck here; ours is replaced
     assert in_thread(client.nap, 0) == 0
     assert in_thread(client.upper, 'x') == 'X'
+
+
+@pytest.mark.parametrize('transport', ['tcp', 'inproc'])
+def test_bind_lets_a_server_connect_to_the_client(make_server, transport):
+    # upstream's SyncClient.bind(): the server connects to the client
+    server, _ = make_server()
+    server.register_rpc(name='shout')(str.upper)
+
+    @server.register_rpc
+    def nap(seconds):
+        gevent.sleep(seconds)
+        return seconds
+
+    client = pseud.SyncClient(timeout=0.5)
+    try:
+        where = 'tcp://127.0.0.1:*' if transport == 'tcp' else 'inproc://%s' % unique('sb')
+        bound = client.bind(where)
+        assert bound.startswith(transport + '://') and not bound.endswith('*')
+        server.connect(bound)
+        assert in_thread(client.shout, 'abc') == 'ABC'
+        if transport == 'inproc':
+            return      # an inproc peer does not reconnect to a new socket
+        # after a timeout the socket is replaced, bound to the same endpoint
+        # (the server reconnects to it as to any tcp endpoint that came back)
+        with pytest.raises(TimeoutError):
+            in_thread(client.nap, 1)
+        assert in_thread(client.shout, 'again') == 'AGAIN'
+    finally:
+        client.close()
 
 
 def test_closed_client_refuses_calls(served):

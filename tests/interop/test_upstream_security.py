@@ -14,6 +14,7 @@ import gevent
 import pytest
 
 import pseud
+from pseud import _pseud
 from pseud.interfaces import ServiceNotFoundError
 
 from conftest import unique
@@ -377,12 +378,13 @@ def test_send_to_follows_a_reconnected_upstream_client(make_server, upstream_cli
     assert server.send_to('roamer').string.upper('two').get() == 'TWO'
 
 
-def test_send_to_before_the_first_message_times_out(make_server, upstream_client):
-    # a client is addressable only after its first message (docs/guide/security.rst)
+def test_send_to_before_the_first_message_fails_at_once(make_server, upstream_client):
+    # a client is addressable only after its first message; before, no
+    # connected peer has its user id (docs/guide/calls.rst, send_to)
     server, endpoint = secure_server(make_server, security_plugin='trusted_peer',
                                      timeout=REFUSED)
-    with pytest.raises(gevent.Timeout):
-        server.send_to('client1').string.upper('early').get()
+    with pytest.raises(_pseud.ZMQError, match="'client1'"):
+        server.send_to('client1').string.upper('early')
     peer = upstream_client(endpoint, server.user_id, [call('whoami')],
                            security=upstream_plain('trusted_peer', 'client1', 'x'),
                            serve_for=40)

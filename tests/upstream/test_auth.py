@@ -117,7 +117,6 @@ def test_trusted_curve_with_wrong_peer_public_key():
     client.stop()
 
 
-@pytest.mark.xfail(strict=True, reason='second round: untrusted_curve replays every call made before the login, not only the last')
 def test_untrusted_curve_with_allowed_password():
     from pseud._gevent import Client, Server
     from pseud.utils import register_rpc

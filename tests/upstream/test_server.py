@@ -55,7 +55,7 @@ def make_one_server(user_id, endpoint):
     return server
 
 
-@pytest.mark.xfail(strict=True, reason='second round: a pyzmq socket reaches a pseud inproc endpoint only when pseud shares the pyzmq context (context= sharing)')
+@pytest.mark.xfail(strict=True, reason='the server is given no context=, so it runs in pseud\'s own libzmq context, which the raw pyzmq socket (zmq.Context.instance()) cannot reach over inproc; pseud shares a pyzmq context only when given one whose libzmq is its own (docs/guide/calls.rst)')
 @pytest.mark.timeout(5)
 def test_job_running():
     from pseud.interfaces import OK, VERSION, WORK
@@ -80,7 +80,7 @@ def test_job_running():
     server.stop()
 
 
-@pytest.mark.xfail(strict=True, reason='second round: a pyzmq socket reaches a pseud inproc endpoint only when pseud shares the pyzmq context (context= sharing)')
+@pytest.mark.xfail(strict=True, reason='the server is given no context=, so it runs in pseud\'s own libzmq context, which the raw pyzmq socket (zmq.Context.instance()) cannot reach over inproc; pseud shares a pyzmq context only when given one whose libzmq is its own (docs/guide/calls.rst)')
 @pytest.mark.timeout(5)
 def test_job_not_found():
     from pseud.packer import Packer
@@ -106,7 +106,7 @@ def test_job_not_found():
     server.stop()
 
 
-@pytest.mark.xfail(strict=True, reason='second round: a pyzmq socket reaches a pseud inproc endpoint only when pseud shares the pyzmq context (context= sharing)')
+@pytest.mark.xfail(strict=True, reason='the server is given no context=, so it runs in pseud\'s own libzmq context, which the raw pyzmq socket (zmq.Context.instance()) cannot reach over inproc; pseud shares a pyzmq context only when given one whose libzmq is its own (docs/guide/calls.rst)')
 @pytest.mark.timeout(5)
 def test_job_raise():
     from pseud.interfaces import ERROR, VERSION, WORK

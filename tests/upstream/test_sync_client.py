@@ -14,7 +14,6 @@ def test_client_creation():
     assert client.security_plugin == 'noop_auth_backend'
 
 
-@pytest.mark.xfail(strict=True, reason='second round: SyncClient.bind()')
 def test_client_can_bind():
     from pseud import SyncClient
     endpoint = 'inproc://{}'.format(__name__).encode()
