@@ -1,4 +1,5 @@
-/* Wire protocol v1: receive a multipart message and check its shape. */
+/* Wire protocol v1: receive a multipart message (wire_recv), and check its
+ * shape (wire_parse, a pure function of the frames). */
 #include "wire.h"
 
 #include <errno.h>
@@ -50,6 +51,16 @@ wire_recv(void *socket, wire_message *m)
         else
             m->nframes++;
     }
+    return wire_parse(m, total);
+}
+
+/* Pure: reads only the frames held, so that fuzz/wire_parse.c can drive it
+ * without a socket. */
+int
+wire_parse(wire_message *m, int total)
+{
+    m->problem = NULL;
+    m->user_id = NULL;
     if (total == 2 && zmq_msg_size(&m->frames[1]) == 0)
         return WIRE_PROBE;
     if (total != WIRE_FRAMES) {

@@ -45,6 +45,13 @@ typedef struct {
  * frame, call wire_release afterwards. */
 int wire_recv(void *socket, wire_message *m);
 
+/* Check the shape of a message whose frames m->frames[0..nframes) are
+ * held, `total` being how many frames it had (frames past the sixth are
+ * not held: nframes == min(total, WIRE_FRAMES)). Sets the fields as
+ * wire_recv does and returns WIRE_MESSAGE, WIRE_PROBE or WIRE_MALFORMED.
+ * Pure: no socket, no allocation; the fuzz harnesses call it. */
+int wire_parse(wire_message *m, int total);
+
 void wire_release(wire_message *m);
 
 #endif
