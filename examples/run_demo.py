@@ -7,11 +7,12 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def main():
+def main() -> None:
     server = subprocess.Popen(
         [sys.executable, os.path.join(HERE, 'server.py'), 'tcp://127.0.0.1:*'],
         stdout=subprocess.PIPE, text=True)
     try:
+        assert server.stdout is not None
         line = server.stdout.readline()
         if not line.startswith('server listening on '):
             sys.exit('demo: the server did not start (%r)' % line)

@@ -22,7 +22,7 @@ register_rpc(str.upper)
 
 
 @register_rpc('this.is.a.name')
-def call_me():
+def call_me() -> str:
     return 'Done'
 
 

@@ -8,7 +8,7 @@ from . import auth, heartbeat, predicate  # noqa: F401  (register built-in plugi
 from .client import Client
 from .server import Server
 from ._pseud import SyncClient, curve_keypair, z85_decode, z85_encode
+from ._version import __version__
 
 __all__ = ['Client', 'Server', 'SyncClient', 'curve_keypair', 'z85_encode',
-           'z85_decode']
-__version__ = '0.1.0'
+           'z85_decode', '__version__']

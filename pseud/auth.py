@@ -1,4 +1,4 @@
-"""Security plugins (SPEC section 6).
+"""Security plugins (docs/guide/security.rst, docs/guide/plugins.rst).
 
 A plugin is a class registered with ``@register_auth_backend`` under its
 ``name``, for the client side, the server side or both (see
@@ -37,33 +37,43 @@ class BaseAuthBackend:
         self.rpc = rpc
 
     def configure(self):
+        """At the first bind() or connect(): set the socket's security options."""
         pass
 
     def stop(self):
+        """Once, from rpc.stop(), after the socket is closed."""
         pass
 
     def handle_hello(self, user_id, routing_id, message_uuid, message):
+        """A HELLO message arrived; ``message`` is its raw msgpack body."""
         pass
 
     def handle_authentication(self, user_id, routing_id, message_uuid):
+        """A message from a peer that is_authenticated() refused, or an UNAUTHORIZED reply."""
         pass
 
     def handle_authenticated(self, message):
+        """An AUTHENTICATED message arrived, with its raw body."""
         pass
 
     def save_last_work(self, message):
+        """Every outgoing call, as its list of six frames."""
         pass
 
     def is_authenticated(self, user_id):
+        """For every incoming message: may it go further?"""
         return True
 
     def get_predicate_arguments(self, user_id):
+        """For every incoming call: the keyword arguments (dict) for the domain predicates."""
         return {}
 
     def get_routing_id(self, user_id):
+        """For every outgoing call: the routing id that reaches ``user_id``."""
         return user_id
 
     def register_routing_id(self, user_id, routing_id):
+        """For every authenticated incoming message with a user id: where that user is."""
         pass
 
 

@@ -1,4 +1,6 @@
 """pseud.Client: the RPC peer that usually connects."""
+from typing import Any
+
 from .common import BaseRPC
 
 
@@ -11,5 +13,6 @@ class Client(BaseRPC):
 
     _is_server = False
 
-    def __init__(self, peer_routing_id=None, **options):
+    def __init__(self, peer_routing_id: str | bytes | None = None,
+                 **options: Any) -> None:
         super().__init__(peer_routing_id=peer_routing_id, **options)

@@ -4,9 +4,13 @@ Everything per call (proxies, framing, packing, futures, deadlines, dispatch)
 is in the C type ``pseud._pseud.RPC``; this module only turns the upstream
 constructor options into that core's arguments, once per instance.
 """
+from __future__ import annotations
+
 import functools
+from typing import Any, Callable
 
 from . import _pseud
+from ._typing import RegisterRPC
 from .packer import Packer
 from .utils import (auth_backends, create_local_registry, heartbeat_backends,
                     register_rpc)
@@ -14,10 +18,10 @@ from .utils import (auth_backends, create_local_registry, heartbeat_backends,
 AttributeWrapper = _pseud.AttributeWrapper
 format_remote_traceback = _pseud.format_remote_traceback
 
-_NOT_GIVEN = object()
+_NOT_GIVEN: Any = object()
 
 
-def _identity(value, what):
+def _identity(value: str | bytes | None, what: str) -> bytes | None:
     """str or bytes -> bytes; None stays None (identities, CURVE keys)."""
     if value is None or isinstance(value, bytes):
         return value
@@ -28,17 +32,23 @@ def _identity(value, what):
 
 
 class BaseRPC(_pseud.RPC):
-    """Common constructor of Server and Client (SPEC section 2)."""
+    """Common constructor of Server and Client: the options of
+    docs/guide/calls.rst, and what plugins use (docs/guide/plugins.rst)."""
 
     _is_server = False
 
-    def __init__(self, user_id=None, routing_id=_NOT_GIVEN,
-                 peer_routing_id=None, context=None, io_loop=None,
-                 security_plugin='noop_auth_backend', public_key=None,
-                 secret_key=None, peer_public_key=None, timeout=5,
-                 password=None, heartbeat_plugin='noop_heartbeat_backend',
-                 proxy_to=None, registry=None, translation_table=None,
-                 max_message_size=64 * 1024 * 1024, loop=None):
+    def __init__(self, user_id: str | bytes | None = None, routing_id: Any = _NOT_GIVEN,
+                 peer_routing_id: str | bytes | None = None, context: Any = None,
+                 io_loop: Any = None, security_plugin: str = 'noop_auth_backend',
+                 public_key: str | bytes | None = None,
+                 secret_key: str | bytes | None = None,
+                 peer_public_key: str | bytes | None = None, timeout: float = 5,
+                 password: str | bytes | None = None,
+                 heartbeat_plugin: str = 'noop_heartbeat_backend',
+                 proxy_to: _pseud.RPC | None = None,
+                 registry: _pseud.Registry | None = None,
+                 translation_table: Any = None,
+                 max_message_size: int = 64 * 1024 * 1024, loop: Any = None) -> None:
         if routing_id is not _NOT_GIVEN:
             raise TypeError(
                 "pseud: routing_id is not an option: a Server's routing id is "
@@ -78,37 +88,43 @@ class BaseRPC(_pseud.RPC):
     # ---- what plugins use (SPEC section 6) --------------------------------
 
     @property
-    def context(self):
-        """The libzmq context of every RPC of the process, for helper
-        sockets (``rpc.context.socket(kind)``); the ``context=`` option is
-        accepted and ignored."""
+    def context(self) -> _pseud.Context:
+        """The process-wide libzmq context, for helper sockets.
+
+        ``rpc.context.socket(kind)``; the ``context=`` option is accepted
+        and ignored."""
         return _pseud.Context.instance()
 
     @context.setter
-    def context(self, value):
+    def context(self, value: Any) -> None:
         self._context_option = value
 
-    def create_periodic_callback(self, callback, seconds):
+    def create_periodic_callback(self, callback: Callable[[], object],
+                                 seconds: float) -> Any:
         """Call ``callback()`` every ``seconds`` until ``.kill()``."""
         import gevent
 
-        def repeat():
+        def repeat() -> None:
             while True:
                 gevent.sleep(seconds)
                 callback()
         return gevent.spawn(repeat)
 
-    def create_later_callback(self, callback, seconds):
+    def create_later_callback(self, callback: Callable[[], object],
+                              seconds: float) -> Any:
         """Call ``callback()`` once after ``seconds``, unless ``.kill()``-ed."""
         import gevent
         return gevent.spawn_later(seconds, callback)
 
-    def read_forever(self, socket, callback, copy=False):
-        """Call ``callback(frames)`` for each message of ``socket`` until
-        the socket is closed or ``.kill()``."""
+    def read_forever(self, socket: _pseud.Socket,
+                     callback: Callable[[list[Any]], object], copy: bool = False) -> Any:
+        """Call ``callback(frames)`` for each message ``socket`` receives.
+
+        Runs in a greenlet (returned) until the socket is closed or the
+        greenlet is ``.kill()``-ed."""
         import gevent
 
-        def read():
+        def read() -> None:
             while not socket.closed:
                 try:
                     frames = socket.recv_multipart(copy=copy)
@@ -120,17 +136,17 @@ class BaseRPC(_pseud.RPC):
         return gevent.spawn(read)
 
     @property
-    def register_rpc(self):
+    def register_rpc(self) -> RegisterRPC:
         """register_rpc bound to this instance's own registry."""
         return functools.partial(register_rpc, registry=self.registry)
 
-    def __enter__(self):
+    def __enter__(self) -> BaseRPC:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<%s %r>' % (type(self).__name__,
                             self.user_id if self._is_server
                             else self.peer_routing_id)

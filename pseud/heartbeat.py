@@ -1,4 +1,4 @@
-"""Heartbeat plugins (SPEC section 7).
+"""Heartbeat plugins (docs/guide/heartbeats.rst).
 
 ``handle_heartbeat(user_id, routing_id)`` is called by the core for every
 authenticated incoming message: every message counts as a heartbeat.
@@ -17,15 +17,19 @@ class BaseHeartbeatBackend:
         self.rpc = rpc
 
     def configure(self):
+        """At the first bind() or connect(), after the security plugin's."""
         pass
 
     def stop(self):
+        """Once, from rpc.stop()."""
         pass
 
     def handle_heartbeat(self, user_id, routing_id):
+        """For every incoming message that passed authentication."""
         pass
 
     def handle_timeout(self, user_id, routing_id):
+        """Not called by the core: the built-in plugins call it when a peer went silent."""
         pass
 
 

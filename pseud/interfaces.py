@@ -1,10 +1,12 @@
-"""Protocol constants, exceptions and plugin markers of pseud (SPEC section 1).
+"""Protocol constants (docs/protocol.rst), exceptions and plugin markers of pseud.
 
 The markers are zope interfaces when zope.interface is installed, so that
 plugins written in upstream's documented style (``@implementer(IClient)``...)
 work unchanged; without zope they are plain marker classes.
 """
-from ._pseud import ServiceNotFoundError, TimeoutError, UnauthorizedError  # noqa: F401
+from ._pseud import ServiceNotFoundError as ServiceNotFoundError  # noqa: F401
+from ._pseud import TimeoutError as TimeoutError  # noqa: F401
+from ._pseud import UnauthorizedError as UnauthorizedError  # noqa: F401
 
 VERSION = b'v1'
 EMPTY_DELIMITER = b''

@@ -7,6 +7,8 @@ __all__ = ['DefaultPredicate', 'RestrictedPredicate']
 
 @register_predicate
 class DefaultPredicate:
+    """Domain 'default': accepts every call."""
+
     name = 'default'
 
     def __init__(self, rpc_callable):
@@ -18,6 +20,9 @@ class DefaultPredicate:
 
 @register_predicate
 class RestrictedPredicate:
+    """Domain 'restricted': accepts a call only when given ``user=``
+    whose ``has_permission('DoSomethingNasty')`` is true."""
+
     name = 'restricted'
 
     def __init__(self, rpc_callable):

@@ -1,4 +1,6 @@
 """pseud.Server: the RPC peer that usually binds."""
+from typing import Any
+
 from .common import BaseRPC
 
 
@@ -11,5 +13,5 @@ class Server(BaseRPC):
 
     _is_server = True
 
-    def __init__(self, user_id=None, **options):
+    def __init__(self, user_id: str | bytes | None = None, **options: Any) -> None:
         super().__init__(user_id, **options)

@@ -1,15 +1,23 @@
-"""Registration of RPC callables, predicates and plugins (SPEC section 4).
+"""Registration of RPC callables, predicates and plugins
+(docs/guide/registries.rst).
 
 The registry itself is native (``pseud._pseud.Registry``); this module
 offers upstream pseud's Python API over it.
 """
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, TypeVar, overload
+
 from ._pseud import RPCCallable, Registry, register_predicate_class
 from ._pseud import registry  # the process-wide registry
+from ._typing import F
 
 __all__ = ['registry', 'RPCCallable', 'Registry', 'register_rpc',
            'create_local_registry', 'get_rpc_callable', 'register_predicate',
            'register_auth_backend', 'register_heartbeat_backend',
            'auth_backends', 'heartbeat_backends', 'PluginTable']
+
+C = TypeVar('C', bound=type)
 
 
 class PluginTable:
@@ -24,12 +32,12 @@ class PluginTable:
 
     SIDES = ('client', 'server')
 
-    def __init__(self, kind):
+    def __init__(self, kind: str) -> None:
         self.kind = kind
-        self._by_name = {}
+        self._by_name: dict[str, dict[str, type]] = {}
 
     @classmethod
-    def sides_of(cls, plugin):
+    def sides_of(cls, plugin: type) -> tuple[str, ...]:
         serves = getattr(plugin, 'serves', None)
         if serves is not None:
             sides = (serves,) if isinstance(serves, str) else tuple(serves)
@@ -45,14 +53,14 @@ class PluginTable:
                       if iface in names)
         return sides or cls.SIDES
 
-    def register(self, plugin):
+    def register(self, plugin: C) -> C:
         name = _plugin_name(plugin, self.kind)
         entry = self._by_name.setdefault(name, {})
         for side in self.sides_of(plugin):
             entry[side] = plugin
         return plugin
 
-    def lookup(self, name, side):
+    def lookup(self, name: str, side: str) -> type:
         """The class registered as ``name`` for ``side``; ValueError listing
         the known names otherwise."""
         entry = self._by_name.get(name) if isinstance(name, str) else None
@@ -62,14 +70,14 @@ class PluginTable:
                              % (self.kind, name, side, ', '.join(known)))
         return entry[side]
 
-    def unregister(self, name):
+    def unregister(self, name: str) -> bool:
         """Forget every class registered as ``name``; True if there was one."""
         return self._by_name.pop(name, None) is not None
 
-    def __contains__(self, name):
+    def __contains__(self, name: object) -> bool:
         return name in self._by_name
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._by_name))
 
 
@@ -82,8 +90,19 @@ _USAGE = ("use @register_rpc, @register_rpc(name='x.y'), @register_rpc('x.y') "
           "or register_rpc(func, name='x.y')")
 
 
-def register_rpc(func=None, name=None, domain='default', registry=None,
-                 with_identity=False):
+@overload
+def register_rpc(func: F, name: str | None = ..., domain: str = ...,
+                 registry: Registry | None = ..., with_identity: bool = ...) -> F: ...
+
+
+@overload
+def register_rpc(func: str | None = ..., name: str | None = ..., domain: str = ...,
+                 registry: Registry | None = ...,
+                 with_identity: bool = ...) -> Callable[[F], F]: ...
+
+
+def register_rpc(func: Any = None, name: str | None = None, domain: str = 'default',
+                 registry: Registry | None = None, with_identity: bool = False) -> Any:
     """Register ``func`` for RPC under ``name`` (default ``func.__name__``).
 
     Works as a bare decorator, as a decorator factory (``name=`` or a str
@@ -107,7 +126,7 @@ def register_rpc(func=None, name=None, domain='default', registry=None,
         raise TypeError('register_rpc(): registry must be a Registry (see '
                         'create_local_registry), not %s' % type(registry).__name__)
 
-    def wrapper(fn):
+    def wrapper(fn: Any) -> Any:
         if not callable(fn):
             raise TypeError('register_rpc() needs a callable, not %s; %s'
                             % (type(fn).__name__, _USAGE))
@@ -126,12 +145,13 @@ def register_rpc(func=None, name=None, domain='default', registry=None,
     return wrapper(func)
 
 
-def create_local_registry(name):
+def create_local_registry(name: str) -> Registry:
     """A registry of its own that also sees the global one (local wins)."""
     return Registry(name, bases=(_global_registry,))
 
 
-def get_rpc_callable(name, registry=registry, **kw):
+def get_rpc_callable(name: str, registry: Registry | None = registry,
+                     **kw: Any) -> RPCCallable:
     """The RPCCallable registered as ``name`` whose domain predicate accepts
     ``kw``; raises ServiceNotFoundError(name)."""
     if registry is None:
@@ -139,27 +159,27 @@ def get_rpc_callable(name, registry=registry, **kw):
     return registry.lookup(name, **kw)
 
 
-def _plugin_name(cls, what):
+def _plugin_name(cls: type, what: str) -> str:
     name = getattr(cls, 'name', None)
     if not isinstance(name, str):
         raise TypeError('%s %r needs a str class attribute `name`' % (what, cls))
     return name
 
 
-def register_predicate(cls):
+def register_predicate(cls: C) -> C:
     """Class decorator: ``cls`` guards the domain ``cls.name``;
     ``cls(rpc_callable).test(**kwargs)`` decides."""
     register_predicate_class(_plugin_name(cls, 'predicate'), cls)
     return cls
 
 
-def register_auth_backend(cls):
+def register_auth_backend(cls: C) -> C:
     """Class decorator: register a security plugin under ``cls.name``
     (for the side(s) it serves, see PluginTable)."""
     return auth_backends.register(cls)
 
 
-def register_heartbeat_backend(cls):
+def register_heartbeat_backend(cls: C) -> C:
     """Class decorator: register a heartbeat plugin under ``cls.name``
     (for the side(s) it serves, see PluginTable)."""
     return heartbeat_backends.register(cls)

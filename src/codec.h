@@ -1,4 +1,4 @@
-/* msgpack <-> Python objects (SPEC section 8), exposed as pseud.packer.Packer.
+/* msgpack <-> Python objects (docs/protocol.rst), exposed as pseud.packer.Packer.
  * Packing uses msgpack-c's packer; unpacking is a bounded reader of our own
  * that checks every length against the bytes left before allocating. */
 #ifndef PSEUD_CODEC_H

@@ -63,4 +63,6 @@ def pair(make_server, make_client):
 def pytest_configure(config):
     # every test that touches the network has a hard timeout (pytest-timeout)
     config.addinivalue_line('markers', 'slow: takes more than a second')
+    config.addinivalue_line('markers', 'packaging: builds an sdist or a wheel and '
+                            'installs it into a fresh virtualenv (slow)')
     os.environ.setdefault('PSEUD_TESTING', '1')

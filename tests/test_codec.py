@@ -670,3 +670,26 @@ def test_zoneinfo_keys_must_be_plain_str(packer):
     tuple_key = b'\x80\x04\x8c\x08zoneinfo\x8c\x08ZoneInfo\x93K\x01K\x02\x86\x85R.'
     with pytest.raises(ValueError):
         packer.unpackb(_ext(123, tuple_key))
+
+
+def test_deep_input_decodes_on_a_small_stack():
+    # the decoder keeps its nesting on the heap: 10000 levels (the largest
+    # max_depth) fit in a thread with a 256 kB stack, as in a greenlet
+    import threading
+    data = b'\x91' * 9999 + b'\xc0'
+    packer = Packer(max_depth=10000)
+    out = []
+    old = threading.stack_size(256 * 1024)
+    try:
+        t = threading.Thread(target=lambda: out.append(packer.unpackb(data)))
+        t.start()
+        t.join(30)
+    finally:
+        threading.stack_size(old)
+    assert not t.is_alive()
+    value, depth = out[0], 1
+    while value != (None,):
+        value, depth = value[0], depth + 1
+    assert depth == 9999
+    with pytest.raises(ValueError, match='max_depth'):
+        Packer(max_depth=9998).unpackb(data)

@@ -1,0 +1,47 @@
+/* Static verification of a pickle from the network before _pickle runs it
+ * (ext types 123-126, see datetime_ext.c and docs/protocol.rst). */
+#ifndef PSEUD_PICKLE_CHECK_H
+#define PSEUD_PICKLE_CHECK_H
+
+#include <stddef.h>
+
+/* the longest pickle accepted: the longest datetime with a dateutil tzfile
+ * of any IANA zone is 2.9 kB (measured over every zone at protocols 2-5) */
+#define PICKLE_CHECK_MAX_LEN 8192
+/* deepest nesting of tuples, lists and dicts (a tzfile needs 3) */
+#define PICKLE_CHECK_MAX_DEPTH 16
+
+/* A class that NEWOBJ may instantiate: module and name as the pickle spells
+ * them, and whether BUILD may then fill the new object. */
+typedef struct {
+    const char *module;
+    const char *name;
+    int build;
+} pickle_class_name;
+
+/* Run the pickle's opcodes over a model of _pickle's stack (kinds and
+ * nesting depth, no objects) and refuse anything a datetime or tzinfo
+ * pickle never does, so that whatever _pickle then builds is bounded and
+ * every BUILD lands on a fresh object. The rules:
+ *  - length <= PICKLE_CHECK_MAX_LEN; only the opcodes of protocols 0-5 that
+ *    such pickles use (no persistent ids, extension registry, out-of-band
+ *    buffers, sets, DUP/POP, NEWOBJ_EX, INST/OBJ);
+ *  - every counted argument fits in the data; memo indices <= length;
+ *  - stack and mark underflow are refused; nesting <= PICKLE_CHECK_MAX_DEPTH;
+ *  - a memo GET may not fetch a tuple, list or dict (no shared or
+ *    self-referencing containers: hashing one costs what its tree does);
+ *  - APPEND(S) only onto a list, SETITEM(S) only into a dict (_pickle would
+ *    call .append/.extend/__setitem__ of any other object);
+ *  - REDUCE's arguments are a tuple;
+ *  - NEWOBJ only of a class in `newobj` (named by GLOBAL or STACK_GLOBAL of
+ *    two literal strings), at most once;
+ *  - BUILD only on that new object, if its class allows it, while it is
+ *    still on the stack (not fetched from the memo, not yet used), at most
+ *    once, and with a dict (never the (dict, slots) pair, whose setattr
+ *    could set __class__); BUILD on anything else is refused, so no cached
+ *    or shared tzinfo can be changed.
+ * Returns 0, or -1 with ValueError set. */
+int pickle_check(const unsigned char *data, size_t len,
+                 const pickle_class_name *newobj, size_t n_newobj);
+
+#endif
