@@ -12,6 +12,7 @@
 #include "rpc_object.h"
 #include "codec.h"
 #include "errors.h"
+#include "log_limit.h"
 #include "green.h"
 #include "wire.h"
 
@@ -142,7 +143,7 @@ rpc_send_reply(RPCObject *self, PyObject *routing, PyObject *uuid, char type,
              && PyList_GET_SIZE(self->outbox) >= OUTBOX_MAX_REPLIES) {
         /* a peer that does not read must not make us hold its replies
          * without bound (libzmq already holds its SNDHWM) */
-        pseud_log(self->st, "warning", "pseud: reply to %R dropped: it reads nothing "
+        pseud_log_limited(self->st, LOG_REPLY_DROPPED, "pseud: reply to %R dropped: it reads nothing "
                   "and %d replies wait already", routing, OUTBOX_MAX_REPLIES);
     }
     else if (rc == 1 && zmq_errno() == EAGAIN) {
@@ -153,7 +154,7 @@ rpc_send_reply(RPCObject *self, PyObject *routing, PyObject *uuid, char type,
         }
     }
     else {
-        pseud_log(self->st, "warning", "pseud: reply to %R dropped: %s",
+        pseud_log_limited(self->st, LOG_REPLY_DROPPED, "pseud: reply to %R dropped: %s",
                   routing, zmq_strerror(zmq_errno()));
     }
 }
@@ -195,7 +196,7 @@ rpc_on_retry(PyObject *op, PyObject *unused)
         }
         if (rc < 0) {
             int err = zmq_errno();
-            pseud_log(self->st, "warning", "pseud: dropped a queued message: %s",
+            pseud_log_limited(self->st, LOG_QUEUED_DROPPED, "pseud: dropped a queued message: %s",
                       zmq_strerror(err));
             if (future != Py_None) {
                 PyObject *exc = PyObject_CallFunction(PyExc_ConnectionError, "s",

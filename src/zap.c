@@ -20,6 +20,7 @@
  * gevent.wait() from returning). */
 #include "zap.h"
 #include "errors.h"
+#include "log_limit.h"
 #include "green.h"
 #include "socket.h"
 #include "zap_request.h"
@@ -222,7 +223,7 @@ zap_loop(PyObject *module, PyObject *sock)
             PyObject *exc = errors_save();
             int done = socket_is_closed(sock);
             if (!done)
-                pseud_log(st, "warning", "pseud: ZAP handler receive failed: %R",
+                pseud_log_limited(st, LOG_ZAP, "pseud: ZAP handler receive failed: %R",
                           exc ? exc : Py_None);
             Py_XDECREF(exc);
             if (done)
@@ -243,7 +244,7 @@ zap_loop(PyObject *module, PyObject *sock)
         PyObject *answer = zap_decide(st, frames);
         Py_DECREF(frames);
         if (answer == NULL) {
-            pseud_log(st, "warning", "pseud: malformed ZAP request ignored");
+            pseud_log_limited(st, LOG_ZAP, "pseud: malformed ZAP request ignored");
             /* REP must answer before it can read again: refuse */
             answer = Py_BuildValue("[yyyyyy]", "1.0", "", "400", "malformed request", "", "");
             if (answer == NULL) {
@@ -254,7 +255,7 @@ zap_loop(PyObject *module, PyObject *sock)
         int rc = socket_send_list(sock, answer);
         Py_DECREF(answer);
         if (rc < 0) {
-            pseud_log(st, "warning", "pseud: ZAP reply failed");
+            pseud_log_limited(st, LOG_ZAP, "pseud: ZAP reply failed");
             PyErr_Clear();
         }
     }

@@ -1,0 +1,127 @@
+"""What a hostile or absent peer may cost (docs/protocol.rst, hostile input):
+a bounded number of log lines, and nothing while calls wait for a server
+that is not up.
+
+The raw peer is a `zmq.green` socket (a blocking pyzmq call would freeze
+the hub the server runs on); pyzmq bundles its own libzmq, so it talks to
+ours over tcp.
+"""
+import logging
+import math
+import re
+import time
+
+import gevent
+import pytest
+import zmq.green as zmq
+
+pytestmark = pytest.mark.timeout(60)
+
+V1 = b'v1'
+WAIT = 5.0
+# log_limit.c: LOG_BURST lines a window, a window is a second
+BURST = 5
+
+SUMMARY = re.compile(r'suppressed (\d+) more lines about malformed messages')
+
+
+class Lines(logging.Handler):
+    """The 'pseud' logger's records, from now on."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+    def malformed(self):
+        """(individual lines, summary lines, count the summaries give)."""
+        single = [m for m in self.messages if 'dropped a malformed message' in m]
+        counts = [int(SUMMARY.search(m).group(1)) for m in self.messages if SUMMARY.search(m)]
+        return len(single), len(counts), sum(counts)
+
+
+@pytest.fixture
+def pseud_lines():
+    logger = logging.getLogger('pseud')
+    lines = Lines()
+    old_level = logger.level
+    logger.addHandler(lines)
+    logger.setLevel(logging.WARNING)
+    yield lines
+    logger.removeHandler(lines)
+    logger.setLevel(old_level)
+
+
+def wait_for(predicate, seconds=WAIT):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        gevent.sleep(0.02)
+    return True
+
+
+def test_a_flood_of_malformed_messages_logs_a_bounded_number_of_lines(
+        make_server, make_client, pseud_lines):
+    server, endpoint = make_server()
+
+    @server.register_rpc(name='ping')
+    def ping(n):
+        return n
+
+    # the limits are per process: let what earlier tests left be summed up
+    # and written before counting (a window is a second)
+    gevent.sleep(1.2)
+    pseud_lines.messages.clear()
+
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(endpoint)
+    client = make_client(server.user_id, endpoint)
+    try:
+        n = 5000
+        started = time.monotonic()
+
+        def flood():
+            for i in range(n):
+                # three frames at the server: routing id, '', 'v1'
+                sock.send_multipart([b'', V1])
+                if i % 100 == 0:
+                    gevent.sleep(0)
+
+        flooder = gevent.spawn(flood)
+        # good calls are answered while the flood goes on
+        answered = []
+        while not flooder.ready():
+            answered.append(client.ping(len(answered)).get(timeout=WAIT))
+        flooder.get(timeout=30)
+        assert answered == list(range(len(answered)))
+        assert len(answered) >= 1
+
+        # every malformed message is accounted for, once: written or summed up
+        def accounted():
+            single, _, suppressed = pseud_lines.malformed()
+            return single + suppressed >= n
+        assert wait_for(accounted, 10), pseud_lines.malformed()
+        elapsed = time.monotonic() - started
+        single, summaries, suppressed = pseud_lines.malformed()
+        assert single + suppressed == n
+        assert summaries >= 1
+        assert suppressed >= n - BURST * (summaries + 1)
+        # a burst, then at most one line a second (a burst again only after
+        # a quiet second), whatever the load: nowhere near one per message
+        windows = math.ceil(elapsed) + 1
+        assert single + summaries <= BURST + (BURST + 1) * windows < n / 10
+
+        # once quiet for a window (after the summary's own), a line is
+        # written again
+        gevent.sleep(2.2)
+        before = pseud_lines.malformed()[0]
+        sock.send_multipart([b'', V1])
+        assert wait_for(lambda: pseud_lines.malformed()[0] == before + 1), pseud_lines.messages[-3:]
+        assert client.ping(-1).get(timeout=WAIT) == -1
+    finally:
+        sock.close(linger=0)
