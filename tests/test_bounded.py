@@ -125,3 +125,65 @@ def test_a_flood_of_malformed_messages_logs_a_bounded_number_of_lines(
         assert client.ping(-1).get(timeout=WAIT) == -1
     finally:
         sock.close(linger=0)
+
+
+# ------------------------------------------------ calls waiting for a server
+
+def cpu_per_second(seconds):
+    """CPU time this process spends per second of wall time, all threads
+    (libzmq's included), while the hub runs for `seconds`."""
+    wall, cpu = time.monotonic(), time.process_time()
+    gevent.sleep(seconds)
+    return (time.process_time() - cpu) / (time.monotonic() - wall)
+
+
+def test_calls_waiting_for_a_server_cost_nothing_then_go_out_in_order(
+        make_server, make_client, tmp_path):
+    endpoint = 'ipc://%s' % (tmp_path / 'late.sock')
+    server_id = b'late-server'
+    n = 20000
+    client = make_client(server_id, endpoint, timeout=10)
+    calls = [client.record(i) for i in range(n)]
+    assert client.pending_sends == n
+    gevent.sleep(0.2)       # past the first, fast retries
+    # only the head of the peer's queue is tried, with a backoff: idle
+    # (the old outbox retried every call every 50 ms: 0.07 CPU-s/s here,
+    # 0.25-0.44 for 100,000 calls)
+    cost = cpu_per_second(1.5)
+    assert cost < 0.05, 'waiting calls cost %.3f CPU-s/s' % cost
+    assert not any(c.ready() for c in calls)
+
+    seen = []
+    server, _ = make_server(user_id=server_id, endpoint=endpoint)
+
+    @server.register_rpc(name='record')
+    def record(i):
+        seen.append(i)
+        return i
+
+    # every call reaches the server, in the order it was made
+    assert wait_for(lambda: len(seen) == n, seconds=20), len(seen)
+    assert seen == list(range(n))
+    assert wait_for(lambda: client.pending_sends == 0)
+    # and is answered, unless the server dropped the reply: it holds 1000
+    # replies at most for a peer that reads slower than they come (here
+    # the client shares the hub with the server), and that call then
+    # fails at its timeout
+    gevent.wait(calls, timeout=20)
+    for i, c in enumerate(calls):
+        assert c.ready()
+        if c.successful():
+            assert c.value == i
+        else:
+            assert isinstance(c.exception, gevent.Timeout), c.exception
+
+
+def test_calls_waiting_for_a_server_that_never_comes_time_out_and_leave(
+        make_client, tmp_path):
+    client = make_client(b'absent', 'ipc://%s' % (tmp_path / 'absent.sock'), timeout=0.5)
+    calls = [client.anything(i) for i in range(2000)]
+    assert client.pending_sends == 2000
+    gevent.wait(calls, timeout=WAIT)
+    # each failed at its own timeout (0.5 s), not at the wait's
+    assert all(c.ready() and isinstance(c.exception, gevent.Timeout) for c in calls)
+    assert wait_for(lambda: client.pending_sends == 0, seconds=2)
