@@ -2,7 +2,8 @@
  * with fuzz/make_corpus.py: each frame is a length then its bytes; the
  * length is one byte below 0xff, or 0xff and two bytes little-endian. A
  * length past the end takes what is left. Each frame is copied into its
- * own allocation so that AddressSanitizer sees a read past any frame. */
+ * own allocation so that AddressSanitizer sees a read past any frame.
+ * Include wire.h first for fuzz_frames_to_wire. */
 #ifndef PSEUD_FUZZ_FRAMES_H
 #define PSEUD_FUZZ_FRAMES_H
 
@@ -51,5 +52,23 @@ fuzz_frames_free(fuzz_frames *f)
         free(f->data[i]);
     f->n = 0;
 }
+
+#ifdef PSEUD_WIRE_H
+/* The first frames as the reader holds them after wire_recv (each a
+ * libzmq message); returns the frame count wire_parse takes: frames past
+ * the seventh count as the seventh. Release with wire_release. */
+static inline int
+fuzz_frames_to_wire(const fuzz_frames *in, wire_message *m)
+{
+    m->nframes = 0;
+    for (size_t i = 0; i < in->n && i < WIRE_FRAMES; i++) {
+        if (zmq_msg_init_size(&m->frames[i], in->len[i]) != 0)
+            abort();
+        memcpy(zmq_msg_data(&m->frames[i]), in->data[i], in->len[i]);
+        m->nframes++;
+    }
+    return in->n > WIRE_FRAMES + 1 ? WIRE_FRAMES + 1 : (int)in->n;
+}
+#endif
 
 #endif

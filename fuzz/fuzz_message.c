@@ -7,9 +7,9 @@
  * decode here); any other type is refused. */
 #include "embed.h"
 #include "codec.h"
-#include "frames.h"
 #include "remote_error.h"
 #include "wire.h"
+#include "frames.h"     /* after wire.h: fuzz_frames_to_wire */
 
 static void
 dispatch(const wire_message *m)
@@ -51,14 +51,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (in.n == 0)
         return 0;
     wire_message m;
-    m.nframes = 0;
-    for (size_t i = 0; i < in.n && i < WIRE_FRAMES; i++) {
-        if (zmq_msg_init_size(&m.frames[i], in.len[i]) != 0)
-            abort();
-        memcpy(zmq_msg_data(&m.frames[i]), in.data[i], in.len[i]);
-        m.nframes++;
-    }
-    int total = in.n > WIRE_FRAMES + 1 ? WIRE_FRAMES + 1 : (int)in.n;
+    int total = fuzz_frames_to_wire(&in, &m);
     if (wire_parse(&m, total) == WIRE_MESSAGE)
         dispatch(&m);
     wire_release(&m);

@@ -1,9 +1,7 @@
 /* libFuzzer harness: the wire frame parser (src/wire.c, wire_parse) on any
  * multipart message, as the reader hands it over after wire_recv. */
-#include "frames.h"
 #include "wire.h"
-
-#include <zmq.h>
+#include "frames.h"     /* after wire.h: fuzz_frames_to_wire */
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -13,15 +11,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (in.n == 0)
         return 0;   /* a ROUTER always delivers the routing frame */
     wire_message m;
-    m.nframes = 0;
-    for (size_t i = 0; i < in.n && i < WIRE_FRAMES; i++) {
-        if (zmq_msg_init_size(&m.frames[i], in.len[i]) != 0)
-            abort();
-        memcpy(zmq_msg_data(&m.frames[i]), in.data[i], in.len[i]);
-        m.nframes++;
-    }
-    /* wire_recv counts frames past the seventh as the seventh */
-    int total = in.n > WIRE_FRAMES + 1 ? WIRE_FRAMES + 1 : (int)in.n;
+    int total = fuzz_frames_to_wire(&in, &m);
     int rc = wire_parse(&m, total);
     if (rc == WIRE_MESSAGE) {
         /* what the dispatcher will read: every field inside its frame */

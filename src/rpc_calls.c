@@ -355,15 +355,15 @@ rpc_handle_reply(RPCObject *self, PyObject *routing, PyObject *uuid, int is_erro
     if (peer != NULL && (PyBytes_GET_SIZE(peer) != PyBytes_GET_SIZE(routing)
                          || memcmp(PyBytes_AS_STRING(peer), PyBytes_AS_STRING(routing),
                                    PyBytes_GET_SIZE(peer)) != 0)) {
-        pseud_log_limited(self->st, LOG_STRAY_REPLY, "pseud: reply from %R to a call sent to %R dropped",
-                  routing, peer);
+        pseud_log_limited(self->st, LOG_STRAY_REPLY,
+                          "pseud: reply from %R to a call sent to %R dropped", routing, peer);
         return;
     }
     PyObject *fut = pool_pop(self, uuid);
     if (fut == NULL) {
         PyErr_Clear();
         pseud_log_limited(self->st, LOG_IGNORED, "pseud: %s for unknown or expired call %R",
-                  is_error ? "ERROR" : "OK", uuid);
+                          is_error ? "ERROR" : "OK", uuid);
         return;
     }
     PyObject *value = codec_unpack(self->packer, body, body_len);

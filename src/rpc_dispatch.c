@@ -188,7 +188,7 @@ handle_work(RPCObject *self, PyObject *routing, PyObject *uuid, PyObject *user_i
         const char *text = msg ? PyUnicode_AsUTF8(msg) : NULL;
         PyErr_Clear();
         pseud_log_limited(self->st, LOG_BAD_WORK, "pseud: malformed WORK body from %R: %s",
-                  routing, text ? text : "?");
+                          routing, text ? text : "?");
         PyObject *full = PyUnicode_FromFormat("pseud: malformed WORK body: %s", text ? text : "?");
         if (full == NULL)
             reply_refusal_text(self, routing, uuid, "ValueError", "pseud: malformed WORK body");
@@ -205,8 +205,8 @@ handle_work(RPCObject *self, PyObject *routing, PyObject *uuid, PyObject *user_i
         || !PyUnicode_Check(name = PyTuple_GET_ITEM(work, 0))
         || !PyTuple_Check(args = PyTuple_GET_ITEM(work, 1))
         || !(PyDict_Check(kwargs = PyTuple_GET_ITEM(work, 2)) || kwargs == Py_None)) {
-        pseud_log_limited(self->st, LOG_BAD_WORK, "pseud: WORK body from %R is not (name, args, kwargs)",
-                  routing);
+        pseud_log_limited(self->st, LOG_BAD_WORK,
+                          "pseud: WORK body from %R is not (name, args, kwargs)", routing);
         reply_refusal_text(self, routing, uuid, "ValueError",
                            "pseud: WORK body must be (name: str, args: array, kwargs: map)");
         Py_DECREF(work);
@@ -370,18 +370,18 @@ handle_message(RPCObject *self, wire_message *m)
             auth_handle(self, type, 1, user_id, routing, uuid, m);
         else
             pseud_log_limited(self->st, LOG_IGNORED,
-                      "pseud: authentication message ignored (no security plugin)");
+                              "pseud: authentication message ignored (no security plugin)");
     }
     else {
         pseud_log_limited(self->st, LOG_UNKNOWN_TYPE, "pseud: unknown message type 0x%02x from %R",
-                  (unsigned char)type, routing);
+                          (unsigned char)type, routing);
         reply_refusal_text(self, routing, uuid, "ValueError", "pseud: unknown message type");
     }
 done:
     if (PyErr_Occurred()) {
         PyObject *exc = errors_save();
         pseud_log_limited(self->st, LOG_HANDLER_ERROR, "pseud: error while handling a message: %R",
-                  exc ? exc : Py_None);
+                          exc ? exc : Py_None);
         Py_XDECREF(exc);
     }
     Py_XDECREF(routing);
@@ -478,7 +478,7 @@ read_loop(PyObject *op, PyObject *unused)
                 handle_message(self, &m);
             else if (rc == WIRE_MALFORMED)
                 pseud_log_limited(self->st, LOG_MALFORMED, "pseud: dropped a malformed message: %s",
-                          m.problem);
+                                  m.problem);
             /* WIRE_PROBE: an upstream client saying hello on connect */
             wire_release(&m);
         }

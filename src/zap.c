@@ -161,7 +161,8 @@ zap_decide(pseud_state *st, PyObject *frames)
             /* known_identities maps name -> key; trusted_keys maps key -> name */
             while (name == NULL && PyDict_Next(known, &pos, &k, &v)) {
                 PyObject *keyobj = table[0] == 'k' ? v : k;
-                if (public_key_of(keyobj, candidate) == 0 && memcmp(candidate, key, ZAP_KEY_LEN) == 0)
+                if (public_key_of(keyobj, candidate) == 0
+                    && memcmp(candidate, key, ZAP_KEY_LEN) == 0)
                     name = table[0] == 'k' ? k : v;
             }
         }
@@ -224,7 +225,7 @@ zap_loop(PyObject *module, PyObject *sock)
             int done = socket_is_closed(sock);
             if (!done)
                 pseud_log_limited(st, LOG_ZAP, "pseud: ZAP handler receive failed: %R",
-                          exc ? exc : Py_None);
+                                  exc ? exc : Py_None);
             Py_XDECREF(exc);
             if (done)
                 break;
