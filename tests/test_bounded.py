@@ -12,6 +12,8 @@ import re
 import time
 
 import gevent
+import gevent.event
+import msgpack
 import pytest
 import zmq.green as zmq
 
@@ -23,6 +25,7 @@ WAIT = 5.0
 BURST = 5
 
 SUMMARY = re.compile(r'suppressed (\d+) more lines about malformed messages')
+DROPPED_SUMMARY = re.compile(r'suppressed (\d+) more lines about dropped replies')
 
 
 class Lines(logging.Handler):
@@ -125,6 +128,46 @@ def test_a_flood_of_malformed_messages_logs_a_bounded_number_of_lines(
         assert client.ping(-1).get(timeout=WAIT) == -1
     finally:
         sock.close(linger=0)
+
+
+def test_replies_dropped_for_a_peer_that_left_log_a_bounded_number_of_lines(
+        make_server, pseud_lines):
+    server, endpoint = make_server()
+    release = gevent.event.Event()
+
+    started = []
+
+    @server.register_rpc(name='slow')
+    def slow():
+        started.append(1)
+        release.wait()
+        return 'late'
+
+    gevent.sleep(1.2)       # see above: earlier tests' counts written first
+    pseud_lines.messages.clear()
+    n = 300
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(endpoint)
+    body = msgpack.packb(('slow', [], {}))
+    for i in range(n):
+        sock.send_multipart([b'', V1, b'%016d' % i, b'\x03', body])
+    # every call runs (none answered yet), then the peer leaves: the
+    # replies have nowhere to go
+    assert wait_for(lambda: len(started) == n), len(started)
+    sock.close(linger=0)
+    gevent.sleep(0.5)       # the server sees the connection go
+    release.set()
+
+    def dropped():
+        single = [m for m in pseud_lines.messages if 'dropped' in m and 'reply to' in m]
+        counts = [int(m.group(1)) for m in map(DROPPED_SUMMARY.search, pseud_lines.messages) if m]
+        return len(single), len(counts), sum(counts)
+    assert wait_for(lambda: sum(dropped()[::2]) >= n, 10), dropped()
+    single, summaries, suppressed = dropped()
+    assert single + suppressed == n
+    assert single <= BURST and summaries >= 1
 
 
 # ------------------------------------------------ calls waiting for a server
