@@ -199,6 +199,16 @@ green_timer(pseud_state *st, double seconds, PyObject *cb, PyObject *arg)
 }
 
 PyObject *
+green_background_timer(pseud_state *st, double seconds, PyObject *cb, PyObject *arg)
+{
+    PyObject *timer = new_timer(st, seconds, 0.0);
+    if (timer != NULL && (PyObject_SetAttrString(timer, "ref", Py_False) < 0
+                          || green_watcher_start(timer, cb, arg) < 0))
+        Py_CLEAR(timer);
+    return timer;
+}
+
+PyObject *
 green_timer_repeat_new(pseud_state *st, double seconds)
 {
     return new_timer(st, seconds, seconds);
@@ -396,4 +406,16 @@ green_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+double
+green_now_coarse(void)
+{
+#ifdef CLOCK_MONOTONIC_COARSE
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+#else
+    return green_now();
+#endif
 }

@@ -75,6 +75,10 @@ int green_run_callback(pseud_state *st, PyObject *cb, PyObject *arg);
  * when arg is NULL); returns the watcher (new ref). */
 PyObject *green_timer(pseud_state *st, double seconds, PyObject *cb, PyObject *arg);
 
+/* The same, for housekeeping: the timer does not keep the hub's loop
+ * running (gevent.wait() returns without waiting for it). */
+PyObject *green_background_timer(pseud_state *st, double seconds, PyObject *cb, PyObject *arg);
+
 /* A repeating timer firing every `seconds`, NOT started (new ref). */
 PyObject *green_timer_repeat_new(pseud_state *st, double seconds);
 
@@ -125,5 +129,9 @@ void green_report_error(pseud_state *st, PyObject *context);
 
 /* Monotonic clock in seconds. */
 double green_now(void);
+
+/* The same at the kernel tick's resolution (a few ms), for what runs on
+ * every message and needs no precision: cheaper than green_now. */
+double green_now_coarse(void);
 
 #endif

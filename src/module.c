@@ -4,6 +4,7 @@
 #include "broker.h"
 #include "codec.h"
 #include "errors.h"
+#include "log_limit.h"
 #include "registry.h"
 #include "future.h"
 #include "proxy.h"
@@ -30,6 +31,15 @@ pseud_state_from_type(PyTypeObject *tp)
 void
 pseud_log(pseud_state *st, const char *level, const char *fmt, ...)
 {
+    va_list vargs;
+    va_start(vargs, fmt);
+    pseud_logv(st, level, fmt, vargs);
+    va_end(vargs);
+}
+
+void
+pseud_logv(pseud_state *st, const char *level, const char *fmt, va_list vargs)
+{
     PyObject *saved = errors_save();
     if (level[0] == 'd' && st->logger != NULL) {
         /* a flood of ignorable messages must not cost a formatted line each */
@@ -41,10 +51,7 @@ pseud_log(pseud_state *st, const char *level, const char *fmt, ...)
             return;
         }
     }
-    va_list vargs;
-    va_start(vargs, fmt);
     PyObject *msg = PyUnicode_FromFormatV(fmt, vargs);
-    va_end(vargs);
     if (msg != NULL && st->logger != NULL) {
         PyObject *res = PyObject_CallMethod(st->logger, level, "O", msg);
         Py_XDECREF(res);
@@ -100,6 +107,9 @@ pseud_exec(PyObject *module)
         PyErr_SetString(PyExc_OSError, "pseud: zmq_ctx_new failed");
         return -1;
     }
+
+    if (log_limit_init(module, st) < 0)
+        return -1;
 
     if (future_init_module(module, st) < 0
         || codec_init_module(module, st) < 0
@@ -164,7 +174,7 @@ pseud_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->CallTimeout);
     Py_VISIT(st->gevent_spawn);
     Py_VISIT(st->gevent_getcurrent);
-    return 0;
+    return log_limit_traverse(st, visit, arg);
 }
 
 static int
@@ -204,6 +214,7 @@ pseud_clear(PyObject *module)
     Py_CLEAR(st->CallTimeout);
     Py_CLEAR(st->gevent_spawn);
     Py_CLEAR(st->gevent_getcurrent);
+    log_limit_clear(st);
     return 0;
 }
 
@@ -212,6 +223,8 @@ pseud_free(void *module)
 {
     pseud_state *st = PyModule_GetState((PyObject *)module);
     pseud_clear((PyObject *)module);
+    if (st != NULL)
+        log_limit_free(st);
     if (st != NULL && st->zmq_ctx != NULL) {
         /* every RPC holds the module, so no socket is open by now and
          * zmq_ctx_term cannot block; shutdown first all the same */

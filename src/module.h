@@ -5,6 +5,9 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdarg.h>
+
+struct log_limits;              /* log_limit.c */
 
 /* PyType_GetModuleByDef() is CPython 3.11+; 3.10 has everything needed
  * to do the same walk: the module a heap type was created with (ht_module,
@@ -75,6 +78,9 @@ typedef struct {
     /* the ZAP handler (zap.c): libzmq allows one per context */
     PyObject *zap_domains;      /* dict domain bytes -> security backend */
     PyObject *zap_socket;       /* its REP Socket while a domain is registered */
+
+    /* rate limits of the log lines peers cause (log_limit.c) */
+    struct log_limits *log_limits;
 } pseud_state;
 
 extern PyModuleDef pseud_module_def;
@@ -93,5 +99,8 @@ pseud_state_of(PyObject *obj)
  * "debug", "exception"). Never raises: a failure to log is swallowed, so
  * it is safe on the paths that handle hostile input. */
 void pseud_log(pseud_state *st, const char *level, const char *fmt, ...);
+void pseud_logv(pseud_state *st, const char *level, const char *fmt, va_list vargs);
+
+/* Lines a peer can cause go through pseud_log_limited (log_limit.h). */
 
 #endif

@@ -27,6 +27,8 @@ typedef struct {
  *    such pickles use (no persistent ids, extension registry, out-of-band
  *    buffers, sets, DUP/POP, NEWOBJ_EX, INST/OBJ);
  *  - every counted argument fits in the data; memo indices <= length;
+ *  - no opcode runs past the end of its FRAME, and no FRAME starts inside
+ *    another (_pickle would read other opcodes than these);
  *  - stack and mark underflow are refused; nesting <= PICKLE_CHECK_MAX_DEPTH;
  *  - a memo GET may not fetch a tuple, list or dict (no shared or
  *    self-referencing containers: hashing one costs what its tree does);

@@ -418,8 +418,7 @@ rpc_stop_now(RPCObject *self)
     close_socket(self);
     stop_plugin(self, self->auth_backend, self->auth_noop);
     stop_plugin(self, self->heartbeat_backend, self->heartbeat_noop);
-    if (self->outbox != NULL && PyList_SetSlice(self->outbox, 0, PY_SSIZE_T_MAX, NULL) < 0)
-        PyErr_Clear();
+    rpc_outbox_drop_all(self);
     workers_close(self->st, &self->workers);
     /* the parked reader wakes, sees the state and returns */
     rpc_release_reader(self);
@@ -589,11 +588,10 @@ rpc_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     msgpack_sbuffer_init(&self->sbuf);
     msgid_init(&self->msgids);
     self->future_pool = PyDict_New();
-    self->outbox = PyList_New(0);
     self->on_ready = bound_builtin((PyObject *)self, &on_ready_def);
     self->on_deadline = bound_builtin((PyObject *)self, &on_deadline_def);
     self->on_retry = bound_builtin((PyObject *)self, &on_retry_def);
-    if (self->future_pool == NULL || self->outbox == NULL || self->on_ready == NULL
+    if (self->future_pool == NULL || rpc_outbox_init(self) < 0 || self->on_ready == NULL
         || self->on_deadline == NULL || self->on_retry == NULL) {
         Py_DECREF(self);
         return NULL;
@@ -639,7 +637,9 @@ rpc_traverse(PyObject *op, visitproc visit, void *arg)
     vret = rpc_monitor_traverse(self, visit, arg);
     if (vret != 0)
         return vret;
-    Py_VISIT(self->outbox);
+    vret = rpc_outbox_traverse(self, visit, arg);
+    if (vret != 0)
+        return vret;
     Py_VISIT(self->retry_timer);
     Py_VISIT(self->dict);
     return 0;
@@ -666,7 +666,7 @@ rpc_clear(PyObject *op)
     Py_CLEAR(self->on_ready);
     Py_CLEAR(self->on_retry);
     workers_clear(&self->workers);
-    Py_CLEAR(self->outbox);
+    rpc_outbox_clear(self);
     Py_CLEAR(self->retry_timer);
     Py_CLEAR(self->dict);
     return 0;
@@ -730,7 +730,7 @@ static PyObject *
 get_pending_sends(PyObject *op, void *closure)
 {
     (void)closure;
-    return PyLong_FromSsize_t(PyList_GET_SIZE(RPC(op)->outbox));
+    return PyLong_FromSsize_t(RPC(op)->outbox.size);
 }
 
 /* rpc.socket: the ROUTER socket as a Socket object, for plugins that set

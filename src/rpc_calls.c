@@ -15,6 +15,7 @@
 #include "rpc.h"
 #include "rpc_object.h"
 #include "errors.h"
+#include "log_limit.h"
 #include "green.h"
 #include "proxy.h"
 #include "remote_error.h"
@@ -551,19 +552,19 @@ log_late_reply(RPCObject *self, PyObject *routing, PyObject *uuid, int is_error,
                const char *body, size_t body_len)
 {
     if (!is_error) {
-        pseud_log(self->st, "debug", "pseud: OK from %R for call %R, which is no longer "
-                  "waiting (timed out, or unknown)", routing, uuid);
+        pseud_log_limited(self->st, LOG_IGNORED, "pseud: OK from %R for call %R, which is "
+                          "no longer waiting (timed out, or unknown)", routing, uuid);
         return;
     }
     PyObject *value = codec_unpack(self->packer, body, body_len);
     PyErr_Clear();
     if (value != NULL && PyTuple_Check(value) && PyTuple_GET_SIZE(value) == 3)
-        pseud_log(self->st, "debug", "pseud: ERROR from %R for call %R, which is no longer "
-                  "waiting (timed out, or unknown): %S: %S", routing, uuid,
-                  PyTuple_GET_ITEM(value, 0), PyTuple_GET_ITEM(value, 1));
+        pseud_log_limited(self->st, LOG_IGNORED, "pseud: ERROR from %R for call %R, which "
+                          "is no longer waiting (timed out, or unknown): %S: %S", routing,
+                          uuid, PyTuple_GET_ITEM(value, 0), PyTuple_GET_ITEM(value, 1));
     else
-        pseud_log(self->st, "debug", "pseud: ERROR from %R for call %R, which is no longer "
-                  "waiting (timed out, or unknown)", routing, uuid);
+        pseud_log_limited(self->st, LOG_IGNORED, "pseud: ERROR from %R for call %R, which "
+                          "is no longer waiting (timed out, or unknown)", routing, uuid);
     Py_XDECREF(value);
 }
 
@@ -578,8 +579,8 @@ rpc_handle_reply(RPCObject *self, PyObject *routing, PyObject *uuid, int is_erro
     if (peer != NULL && (PyBytes_GET_SIZE(peer) != PyBytes_GET_SIZE(routing)
                          || memcmp(PyBytes_AS_STRING(peer), PyBytes_AS_STRING(routing),
                                    PyBytes_GET_SIZE(peer)) != 0)) {
-        pseud_log(self->st, "warning", "pseud: reply from %R to a call sent to %R dropped",
-                  routing, peer);
+        pseud_log_limited(self->st, LOG_STRAY_REPLY,
+                          "pseud: reply from %R to a call sent to %R dropped", routing, peer);
         return;
     }
     PyObject *fut = pool_pop(self, uuid);

@@ -9,6 +9,7 @@
 #include "rpc_object.h"
 #include "codec.h"
 #include "errors.h"
+#include "log_limit.h"
 #include "green.h"
 #include "registry.h"
 #include "remote_error.h"
@@ -28,7 +29,7 @@ static void
 send_reply(RPCObject *self, PyObject *routing, PyObject *uuid, char type, PyObject *value)
 {
     if (self->sock == NULL) {
-        pseud_log(self->st, "warning", "pseud: reply dropped, the RPC is stopped");
+        pseud_log_limited(self->st, LOG_REPLY_DROPPED, "pseud: reply dropped, the RPC is stopped");
         return;
     }
     msgpack_sbuffer local;
@@ -49,7 +50,7 @@ send_reply(RPCObject *self, PyObject *routing, PyObject *uuid, char type, PyObje
         goto done;
     }
     if (self->sock == NULL) {   /* stopped while a pack function ran */
-        pseud_log(self->st, "warning", "pseud: reply dropped, the RPC is stopped");
+        pseud_log_limited(self->st, LOG_REPLY_DROPPED, "pseud: reply dropped, the RPC is stopped");
         goto done;
     }
     if (self->max_message_size > 0 && body->size > (size_t)self->max_message_size) {
@@ -206,8 +207,8 @@ handle_work(RPCObject *self, PyObject *routing, PyObject *uuid, PyObject *user_i
         PyErr_Clear();
         const char *text = msg ? PyUnicode_AsUTF8(msg) : NULL;
         PyErr_Clear();
-        pseud_log(self->st, "warning", "pseud: malformed WORK body from %R: %s",
-                  routing, text ? text : "?");
+        pseud_log_limited(self->st, LOG_BAD_WORK, "pseud: malformed WORK body from %R: %s",
+                          routing, text ? text : "?");
         PyObject *full = PyUnicode_FromFormat("pseud: malformed WORK body: %s", text ? text : "?");
         if (full == NULL)
             reply_refusal_text(self, routing, uuid, "ValueError", "pseud: malformed WORK body");
@@ -224,8 +225,8 @@ handle_work(RPCObject *self, PyObject *routing, PyObject *uuid, PyObject *user_i
         || !PyUnicode_Check(name = PyTuple_GET_ITEM(work, 0))
         || !PyTuple_Check(args = PyTuple_GET_ITEM(work, 1))
         || !(PyDict_Check(kwargs = PyTuple_GET_ITEM(work, 2)) || kwargs == Py_None)) {
-        pseud_log(self->st, "warning", "pseud: WORK body from %R is not (name, args, kwargs)",
-                  routing);
+        pseud_log_limited(self->st, LOG_BAD_WORK,
+                          "pseud: WORK body from %R is not (name, args, kwargs)", routing);
         reply_refusal_text(self, routing, uuid, "ValueError",
                            "pseud: WORK body must be (name: str, args: array, kwargs: map)");
         Py_DECREF(work);
@@ -394,19 +395,19 @@ handle_message(RPCObject *self, wire_message *m)
         if (!self->auth_noop)
             auth_handle(self, type, 1, user_id, routing, uuid, m);
         else
-            pseud_log(self->st, "debug",
-                      "pseud: authentication message ignored (no security plugin)");
+            pseud_log_limited(self->st, LOG_IGNORED,
+                              "pseud: authentication message ignored (no security plugin)");
     }
     else {
-        pseud_log(self->st, "warning", "pseud: unknown message type 0x%02x from %R",
-                  (unsigned char)type, routing);
+        pseud_log_limited(self->st, LOG_UNKNOWN_TYPE, "pseud: unknown message type 0x%02x from %R",
+                          (unsigned char)type, routing);
         reply_refusal_text(self, routing, uuid, "ValueError", "pseud: unknown message type");
     }
 done:
     if (PyErr_Occurred()) {
         PyObject *exc = errors_save();
-        pseud_log(self->st, "error", "pseud: error while handling a message: %R",
-                  exc ? exc : Py_None);
+        pseud_log_limited(self->st, LOG_HANDLER_ERROR, "pseud: error while handling a message: %R",
+                          exc ? exc : Py_None);
         Py_XDECREF(exc);
     }
     Py_XDECREF(routing);
@@ -530,8 +531,8 @@ read_loop(PyObject *op, PyObject *unused)
             if (rc == WIRE_MESSAGE)
                 handle_message(self, &m);
             else if (rc == WIRE_MALFORMED)
-                pseud_log(self->st, "warning", "pseud: dropped a malformed message: %s",
-                          m.problem);
+                pseud_log_limited(self->st, LOG_MALFORMED, "pseud: dropped a malformed message: %s",
+                                  m.problem);
             else if (rc == WIRE_PROBE)
                 handle_probe(self, &m);
             wire_release(&m);

@@ -28,6 +28,14 @@ typedef enum {
 } rpc_lifecycle;
 
 typedef struct PendingCall PendingCall;     /* rpc_calls.c */
+typedef struct outbox_queue outbox_queue;   /* rpc_outbox.c */
+
+/* Messages waiting to be sent, a queue per peer (rpc_outbox.c). */
+typedef struct {
+    PyObject *by_peer;          /* dict routing id -> capsule of its queue */
+    outbox_queue *first;        /* the same queues, oldest first */
+    Py_ssize_t size;            /* messages waiting, all queues */
+} rpc_outbox;
 
 /* What the RPC knows of one connection of its socket (rpc_monitor.c),
  * kept in an array indexed by the connection's fd. */
@@ -82,10 +90,10 @@ typedef struct {
     msgid_gen msgids;           /* uuids of the calls we send */
 
     /* the way out (rpc_outbox.c) */
-    PyObject *outbox;           /* list of (deadline, future|None, frames tuple) */
+    rpc_outbox outbox;
     PyObject *retry_timer;
     PyObject *on_retry;         /* bound builtin: the outbox timer's callback */
-    double retry_interval;
+    double retry_at;            /* when retry_timer fires */
     msgpack_sbuffer sbuf;       /* reused for packing outgoing bodies */
     int sbuf_busy;              /* a pack function switched away mid-pack */
 
@@ -184,7 +192,15 @@ int rpc_try_send(RPCObject *self, const char *peer, size_t peer_len,
                  const char *uuid, size_t uuid_len, char type,
                  const char *body, size_t body_len, msgpack_sbuffer *steal);
 
-/* Queue a message for retries until `deadline`. 0 / -1. */
+/* The outbox's life: set up (0 / -1), emptied on stop() (never raises),
+ * GC support. */
+int rpc_outbox_init(RPCObject *self);
+void rpc_outbox_drop_all(RPCObject *self);
+int rpc_outbox_traverse(RPCObject *self, visitproc visit, void *arg);
+void rpc_outbox_clear(RPCObject *self);
+
+/* Queue a message for retries until `deadline`, behind what waits for
+ * the same peer. 0 / -1. */
 int rpc_outbox_push(RPCObject *self, double deadline, PyObject *future,
                     PyObject *peer, PyObject *uuid, char type, const char *body, size_t body_len);
 
@@ -196,8 +212,8 @@ int rpc_send_or_queue(RPCObject *self, PyObject *peer, PyObject *uuid, char type
                       double deadline, PyObject *future, int wait_unreachable);
 
 /* Send a reply (OK or ERROR with a packed body) now, or queue it while the
- * peer's pipe is full (EAGAIN) up to a bound; replies to peers that are
- * gone are dropped. Logs, never raises. */
+ * peer's pipe is full (EAGAIN), up to a bound per peer; replies to peers
+ * that are gone are dropped. Logs, never raises. */
 void rpc_send_reply(RPCObject *self, PyObject *routing, PyObject *uuid, char type,
                     msgpack_sbuffer *body);
 

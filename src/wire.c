@@ -1,4 +1,5 @@
-/* Wire protocol v1: receive a multipart message and check its shape. */
+/* Wire protocol v1: receive a multipart message (recv_frames), and check
+ * its shape (wire_parse, a pure function of the frames). */
 #include "wire.h"
 
 #include <errno.h>
@@ -14,12 +15,8 @@ static int
 recv_frames(void *socket, wire_message *m, int max_frames)
 {
     m->nframes = 0;
-    m->has_caller = 0;
-    m->caller = NULL;
-    m->caller_len = 0;
     m->problem = NULL;
     m->user_id = NULL;
-    m->fd = -1;
     if (zmq_msg_init(&m->frames[0]) != 0)
         return WIRE_FAILED;
     if (zmq_msg_recv(&m->frames[0], socket, ZMQ_DONTWAIT) < 0) {
@@ -54,6 +51,32 @@ recv_frames(void *socket, wire_message *m, int max_frames)
         else
             m->nframes++;
     }
+    return wire_parse(m, total, max_frames);
+}
+
+int
+wire_recv(void *socket, wire_message *m)
+{
+    return recv_frames(socket, m, WIRE_FRAMES);
+}
+
+int
+wire_recv_worker(void *socket, wire_message *m)
+{
+    return recv_frames(socket, m, WIRE_FRAMES_MAX);
+}
+
+/* Pure: reads only the frames held, so that the fuzz harnesses (fuzz/)
+ * can drive it without a socket. */
+int
+wire_parse(wire_message *m, int total, int max_frames)
+{
+    m->problem = NULL;
+    m->user_id = NULL;
+    m->has_caller = 0;
+    m->caller = NULL;
+    m->caller_len = 0;
+    m->fd = -1;
     if (total == 2 && zmq_msg_size(&m->frames[1]) == 0) {
         m->routing = zmq_msg_data(&m->frames[0]);
         m->routing_len = zmq_msg_size(&m->frames[0]);
@@ -100,18 +123,6 @@ recv_frames(void *socket, wire_message *m, int max_frames)
      * ROUTER, and its fd is not always set */
     m->fd = zmq_msg_get(&f[5], ZMQ_SRCFD);
     return WIRE_MESSAGE;
-}
-
-int
-wire_recv(void *socket, wire_message *m)
-{
-    return recv_frames(socket, m, WIRE_FRAMES);
-}
-
-int
-wire_recv_worker(void *socket, wire_message *m)
-{
-    return recv_frames(socket, m, WIRE_FRAMES_MAX);
 }
 
 void

@@ -53,6 +53,14 @@ int wire_recv(void *socket, wire_message *m);
  * the broker's caller (docs/guide/scaling.rst), is accepted and kept. */
 int wire_recv_worker(void *socket, wire_message *m);
 
+/* Check the shape of a message whose frames m->frames[0..nframes) are
+ * held, `total` being how many frames it had (counts past WIRE_FRAMES_MAX
+ * all mean "too many"; nframes == min(total, max_frames)); max_frames is
+ * WIRE_FRAMES, or WIRE_FRAMES_MAX for a worker (a 7th frame: the caller).
+ * Sets the fields as wire_recv does and returns WIRE_MESSAGE, WIRE_PROBE or
+ * WIRE_MALFORMED. Pure: no socket, no allocation; the fuzz harnesses call it. */
+int wire_parse(wire_message *m, int total, int max_frames);
+
 void wire_release(wire_message *m);
 
 #endif

@@ -20,8 +20,10 @@
  * gevent.wait() from returning). */
 #include "zap.h"
 #include "errors.h"
+#include "log_limit.h"
 #include "green.h"
 #include "socket.h"
+#include "zap_request.h"
 
 #include <string.h>
 #include <zmq.h>
@@ -88,20 +90,37 @@ policy_is(PyObject *policy, const char *name)
     return PyUnicode_Check(policy) && PyUnicode_CompareWithASCIIString(policy, name) == 0;
 }
 
+static PyObject *
+bytes_of(zap_frame f)
+{
+    return PyBytes_FromStringAndSize(f.data, (Py_ssize_t)f.len);
+}
+
+/* The most frames a request of ours can need: 6 + PLAIN's two credentials;
+ * more are ignored. */
+#define ZAP_MAX_FRAMES 8
+
 /* Decide one ZAP request (a list of bytes frames); returns the reply frames. */
 static PyObject *
 zap_decide(pseud_state *st, PyObject *frames)
 {
     Py_ssize_t n = PyList_Check(frames) ? PyList_GET_SIZE(frames) : 0;
-    if (n < 6)
-        return NULL;   /* not ZAP: no reply is possible on REP without an id */
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (!PyBytes_Check(PyList_GET_ITEM(frames, i)))
+    zap_frame view[ZAP_MAX_FRAMES];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *f = PyList_GET_ITEM(frames, i);
+        if (!PyBytes_Check(f))
             return NULL;
+        if (i < ZAP_MAX_FRAMES)
+            view[i] = (zap_frame){PyBytes_AS_STRING(f), (size_t)PyBytes_GET_SIZE(f)};
+    }
+    zap_request req;
+    zap_request_status status = zap_request_parse(view, n < ZAP_MAX_FRAMES ? (size_t)n
+                                                                           : ZAP_MAX_FRAMES, &req);
+    if (status == ZAP_REQUEST_NOT_ZAP)
+        return NULL;   /* not ZAP: no reply is possible on REP without an id */
     PyObject *request_id = PyList_GET_ITEM(frames, 1);
     PyObject *domain = PyList_GET_ITEM(frames, 2);
-    const char *mechanism = PyBytes_AS_STRING(PyList_GET_ITEM(frames, 5));
-    if (strcmp(PyBytes_AS_STRING(PyList_GET_ITEM(frames, 0)), "1.0") != 0)
+    if (status == ZAP_REQUEST_BAD_VERSION)
         return reply(request_id, "400", "unsupported ZAP version", NULL);
     PyObject *backend = st->zap_domains ? PyDict_GetItemWithError(st->zap_domains, domain) : NULL;
     if (backend == NULL) {
@@ -115,21 +134,23 @@ zap_decide(pseud_state *st, PyObject *frames)
         PyErr_Clear();
         res = reply(request_id, "500", "security plugin has no zap_policy", NULL);
     }
-    else if (strcmp(mechanism, "PLAIN") == 0 && n >= 8
+    else if (status == ZAP_REQUEST_OK && req.mechanism == ZAP_MECH_PLAIN
              && (policy_is(policy, "plain") || policy_is(policy, "trusted_peer"))) {
-        PyObject *login = PyList_GET_ITEM(frames, 6);
-        PyObject *password = PyList_GET_ITEM(frames, 7);
         int ok = policy_is(policy, "trusted_peer")
-                 || (PyBytes_GET_SIZE(login) == PyBytes_GET_SIZE(password)
-                     && memcmp(PyBytes_AS_STRING(login), PyBytes_AS_STRING(password),
-                               PyBytes_GET_SIZE(login)) == 0);
-        res = ok ? reply(request_id, "200", "OK", login)
-                 : reply(request_id, "400", "wrong login or password", NULL);
+                 || (req.login.len == req.password.len
+                     && memcmp(req.login.data, req.password.data, req.login.len) == 0);
+        if (ok) {
+            PyObject *login = bytes_of(req.login);
+            res = login ? reply(request_id, "200", "OK", login) : NULL;
+            Py_XDECREF(login);
+        }
+        else {
+            res = reply(request_id, "400", "wrong login or password", NULL);
+        }
     }
-    else if (strcmp(mechanism, "CURVE") == 0 && n >= 7
-             && PyBytes_GET_SIZE(PyList_GET_ITEM(frames, 6)) == 32
+    else if (status == ZAP_REQUEST_OK && req.mechanism == ZAP_MECH_CURVE
              && (policy_is(policy, "trusted_curve") || policy_is(policy, "untrusted_curve"))) {
-        const unsigned char *key = (const unsigned char *)PyBytes_AS_STRING(PyList_GET_ITEM(frames, 6));
+        const unsigned char *key = req.key;
         const char *table = policy_is(policy, "trusted_curve") ? "known_identities" : "trusted_keys";
         PyObject *known = PyObject_GetAttrString(backend, table);
         PyObject *name = NULL;
@@ -140,7 +161,8 @@ zap_decide(pseud_state *st, PyObject *frames)
             /* known_identities maps name -> key; trusted_keys maps key -> name */
             while (name == NULL && PyDict_Next(known, &pos, &k, &v)) {
                 PyObject *keyobj = table[0] == 'k' ? v : k;
-                if (public_key_of(keyobj, candidate) == 0 && memcmp(candidate, key, 32) == 0)
+                if (public_key_of(keyobj, candidate) == 0
+                    && memcmp(candidate, key, ZAP_KEY_LEN) == 0)
                     name = table[0] == 'k' ? k : v;
             }
         }
@@ -202,8 +224,8 @@ zap_loop(PyObject *module, PyObject *sock)
             PyObject *exc = errors_save();
             int done = socket_is_closed(sock);
             if (!done)
-                pseud_log(st, "warning", "pseud: ZAP handler receive failed: %R",
-                          exc ? exc : Py_None);
+                pseud_log_limited(st, LOG_ZAP, "pseud: ZAP handler receive failed: %R",
+                                  exc ? exc : Py_None);
             Py_XDECREF(exc);
             if (done)
                 break;
@@ -223,7 +245,7 @@ zap_loop(PyObject *module, PyObject *sock)
         PyObject *answer = zap_decide(st, frames);
         Py_DECREF(frames);
         if (answer == NULL) {
-            pseud_log(st, "warning", "pseud: malformed ZAP request ignored");
+            pseud_log_limited(st, LOG_ZAP, "pseud: malformed ZAP request ignored");
             /* REP must answer before it can read again: refuse */
             answer = Py_BuildValue("[yyyyyy]", "1.0", "", "400", "malformed request", "", "");
             if (answer == NULL) {
@@ -234,7 +256,7 @@ zap_loop(PyObject *module, PyObject *sock)
         int rc = socket_send_list(sock, answer);
         Py_DECREF(answer);
         if (rc < 0) {
-            pseud_log(st, "warning", "pseud: ZAP reply failed");
+            pseud_log_limited(st, LOG_ZAP, "pseud: ZAP reply failed");
             PyErr_Clear();
         }
     }

@@ -695,3 +695,29 @@ def test_deep_input_decodes_on_a_small_stack():
     assert depth == 9999
     with pytest.raises(ValueError, match='max_depth'):
         Packer(max_depth=9998).unpackb(data)
+
+
+# Inputs the libFuzzer harnesses found (fuzz/run.sh): each in
+# tests/fuzz_regressions/ as the harness read it.
+REGRESSIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fuzz_regressions')
+
+
+def test_fuzz_regression_pickle_opcode_past_its_frame(packer):
+    # fuzz_datetime: a tzfile datetime pickle whose FRAME ends inside a
+    # BININT; _pickle, reading from a file, then took the BININT's last
+    # bytes for a LONG_BINPUT of index 2.4e9 and asked for 38 GB
+    with open(os.path.join(REGRESSIONS, 'datetime-frame-straddle'), 'rb') as f:
+        data = f.read()
+    code, pickled = 123 + data[0] % 4, data[1:]
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match='past the end of its frame'):
+        packer.unpackb(msgpack.packb(msgpack.ExtType(code, pickled)))
+    assert time.perf_counter() - start < 0.5
+    # the smallest case: a 2-byte frame, then a BININT needing 4
+    with pytest.raises(ValueError, match='past the end of its frame'):
+        packer.unpackb(ext125(b'\x80\x04\x95\x02\x00\x00\x00\x00\x00\x00\x00'
+                              b'J\x01\x02\x03\x04.'))
+    # a frame inside a frame
+    with pytest.raises(ValueError, match='frame inside a frame'):
+        packer.unpackb(ext125(b'\x80\x04\x95\x0a\x00\x00\x00\x00\x00\x00\x00'
+                              b'\x95\x01\x00\x00\x00\x00\x00\x00\x00N.'))
