@@ -1,7 +1,7 @@
 """One benchmark process: the responder or the caller of one row.
 
     peer.py serve ROW bind|connect ENDPOINT
-    peer.py call ROW SCENARIO bind|connect ENDPOINT [--seconds S]
+    peer.py call ROW SCENARIO bind|connect ENDPOINT [--seconds S | --calls N]
 
 Speaks the line protocol of control.py with the driver (suite.py)."""
 import argparse
@@ -96,7 +96,7 @@ def run_loop(rt, scenario, caller, plan, make_caller):
     raise ValueError(scenario.loop)
 
 
-def call(rt, scenario, bind, endpoint, seconds):
+def call(rt, scenario, bind, endpoint, seconds, count=None):
     why = rt.row.NOT_SUPPORTED.get(scenario.name)
     if why:
         control.emit(event='n/a', reason=why)
@@ -111,6 +111,8 @@ def call(rt, scenario, bind, endpoint, seconds):
     rt.warm(caller, scenario.payload)
     if scenario.name == 'rss-1M':
         plan = control.Plan(checkpoints=RSS_CHECKPOINTS)
+    elif count:
+        plan = control.Plan(checkpoints=(count,))      # a fixed number of calls
     else:
         plan = control.Plan(seconds=seconds)
     plan.begin()
@@ -196,6 +198,8 @@ def main():
     parser.add_argument('row', choices=[n for n, m in rows.MODULES.items() if m])
     parser.add_argument('rest', nargs='+')
     parser.add_argument('--seconds', type=float, default=1.0)
+    parser.add_argument('--calls', type=int, default=None,
+                        help='make exactly this many calls after the warm-up')
     args = parser.parse_args()
     rt = Runtime(rows.load(args.row))
     if args.role == 'serve':
@@ -203,7 +207,7 @@ def main():
         serve(rt, mode == 'bind', endpoint)
     else:
         name, mode, endpoint = args.rest
-        call(rt, SCENARIOS[name], mode == 'bind', endpoint, args.seconds)
+        call(rt, SCENARIOS[name], mode == 'bind', endpoint, args.seconds, args.calls)
 
 
 if __name__ == '__main__':

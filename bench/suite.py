@@ -18,9 +18,13 @@ import tempfile
 import threading
 import time
 
-from scenarios import MEGABYTE, SCENARIOS
-
 HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:           # the bench modules, also under python -P
+    sys.path.insert(0, HERE)
+
+import machine  # noqa: E402
+import reaper  # noqa: E402
+from scenarios import MEGABYTE, SCENARIOS  # noqa: E402
 ROWS = ('raw-c', 'raw-pyzmq-gevent', 'pseud-1.0.1', 'zerorpc', 'mprpc', 'pseud-native')
 NATIVE = 'pseud-native'
 PYTHON_PEERS = ('raw-pyzmq-gevent', 'pseud-1.0.1', 'zerorpc', 'mprpc')
@@ -29,13 +33,17 @@ LINE_TIMEOUT = 60
 
 
 class Peer:
-    """A child process whose stdout lines are JSON, read with a timeout."""
+    """A child process whose stdout lines are JSON, read with a timeout.
 
-    def __init__(self, argv, env):
+    It runs in a process group of its own (a new session), so that ending
+    it ends everything it forked (see reaper.py)."""
+
+    def __init__(self, argv, env, line_timeout=LINE_TIMEOUT):
         self.stderr = tempfile.TemporaryFile(mode='w+')
+        self.line_timeout = line_timeout
         self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr,
-                                     text=True, bufsize=1)
+                                     text=True, bufsize=1, start_new_session=True)
         self.lines = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
 
@@ -44,7 +52,8 @@ class Peer:
             self.lines.put(line)
         self.lines.put(None)
 
-    def read(self, timeout=LINE_TIMEOUT):
+    def read(self, timeout=None):
+        timeout = self.line_timeout if timeout is None else timeout
         try:
             line = self.lines.get(timeout=timeout)
         except queue.Empty:
@@ -66,45 +75,76 @@ class Peer:
         text = self.stderr.read().strip()
         return (': ' + text.splitlines()[-1]) if text else ''
 
+    def finish(self, timeout=120):
+        """Let it end by itself (end of stdin), killed if it will not."""
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout)
+        except (subprocess.TimeoutExpired, OSError):
+            pass
+        self.kill()
+
     def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
+        reaper.kill_group(self.proc.pid)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
         self.stderr.close()
 
 
 class Launcher:
-    """The command lines of each row's processes."""
+    """The command lines of each row's processes. A row is a label; its
+    module (rows.MODULES), python and import path may differ by label:
+    ``pseud-native@REV`` runs rows/pseud_native.py on another build."""
 
-    def __init__(self, args):
+    def __init__(self, args, token):
         self.args = args
-        native_env = dict(os.environ, PYTHONPATH=os.pathsep.join([args.native_path, HERE]))
-        peers_env = dict(os.environ, PYTHONPATH=HERE)
+        self.token = token
+        base = dict(os.environ, **{reaper.MARK: token})
+        native_env = dict(base, PYTHONPATH=os.pathsep.join([args.native_path, HERE]))
+        peers_env = dict(base, PYTHONPATH=HERE)
         self.env = {row: peers_env for row in PYTHON_PEERS}
         self.env[NATIVE] = native_env
-        self.env['raw-c'] = dict(os.environ)
+        self.env['hang'] = native_env
+        self.env['raw-c'] = base
         self.python = {row: args.peers_python for row in PYTHON_PEERS}
-        self.python[NATIVE] = args.native_python
+        self.python[NATIVE] = self.python['hang'] = args.native_python
+        self.module = {row: row for row in self.env}
+        if args.compare_path:
+            label = args.compare_label
+            self.env[label] = dict(base, PYTHONPATH=os.pathsep.join([args.compare_path, HERE]))
+            self.python[label] = args.native_python
+            self.module[label] = NATIVE
+        self.wrap = []              # a command prefix (valgrind) for every process
+        self.extra_env = {}
+
+    def _env(self, row):
+        return dict(self.env[row], **self.extra_env)
+
+    def _peer(self, argv, row):
+        return Peer(self.wrap + argv, self._env(row), self.args.line_timeout)
 
     def serve(self, row, mode, endpoint):
         if row == 'raw-c':
-            return Peer([self.args.raw_c, 'serve', mode, endpoint], self.env[row])
-        return Peer([self.python[row], os.path.join(HERE, 'peer.py'), 'serve', row,
-                     mode, endpoint], self.env[row])
+            return self._peer([self.args.raw_c, 'serve', mode, endpoint], row)
+        return self._peer([self.python[row], os.path.join(HERE, 'peer.py'), 'serve',
+                           self.module[row], mode, endpoint], row)
 
-    def call(self, row, scenario, mode, endpoint):
+    def call(self, row, scenario, mode, endpoint, count=None):
         seconds = str(self.args.seconds)
         if row == 'raw-c':
-            return Peer([self.args.raw_c, 'call', scenario, mode, endpoint, seconds],
-                        self.env[row])
-        return Peer([self.python[row], os.path.join(HERE, 'peer.py'), 'call', row,
-                     scenario, mode, endpoint, '--seconds', seconds], self.env[row])
+            return self._peer([self.args.raw_c, 'call', scenario, mode, endpoint,
+                               str(-count) if count else seconds], row)
+        extra = ['--calls', str(count)] if count else ['--seconds', seconds]
+        return self._peer([self.python[row], os.path.join(HERE, 'peer.py'), 'call',
+                           self.module[row], scenario, mode, endpoint] + extra, row)
 
     def broken(self, row):
         """Why a row cannot run here (its package missing), or None."""
         if row == 'raw-c':
             return None if os.access(self.args.raw_c, os.X_OK) else 'raw_peer not compiled'
-        code = 'import rows; rows.load(%r)' % row
+        code = 'import rows; rows.load(%r)' % self.module[row]
         out = subprocess.run([self.python[row], '-c', code], env=self.env[row], cwd=HERE,
                              capture_output=True, text=True, timeout=60)
         if out.returncode == 0:
@@ -112,26 +152,44 @@ class Launcher:
         return 'not installed: ' + (out.stderr.strip().splitlines() or ['?'])[-1]
 
 
-def measure(launcher, row, scenario):
-    """One responder + one caller; returns the figures of one run."""
+def start_pair(launcher, row, scenario, count=None):
+    """Start a responder and a caller; returns (responder, caller, peers,
+    n/a reason or None). ``peers`` lists what was started, for cleanup."""
     any_port = 'tcp://127.0.0.1:*'
     peers = []
+    if scenario.reverse:
+        caller = launcher.call(row, scenario.name, 'bind', any_port, count)
+        peers.append(caller)
+        first = caller.read()
+        if first.get('event') == 'n/a':
+            return None, caller, peers, first['reason']
+        responder = launcher.serve(row, 'connect', first['endpoint'])
+        peers.append(responder)
+        responder.read()
+    else:
+        responder = launcher.serve(row, 'bind', any_port)
+        peers.append(responder)
+        endpoint = responder.read()['endpoint']
+        caller = launcher.call(row, scenario.name, 'connect', endpoint, count)
+        peers.append(caller)
+    return responder, caller, peers, None
+
+
+def end_peers(launcher, peers):
+    """Kill what a measurement started: each process group, then anything
+    else carrying the run's marker (a process that left its group)."""
+    for peer in reversed(peers):
+        peer.kill()
+    reaper.sweep(launcher.token)
+
+
+def measure(launcher, row, scenario):
+    """One responder + one caller; returns the figures of one run."""
+    peers = []
     try:
-        if scenario.reverse:
-            caller = launcher.call(row, scenario.name, 'bind', any_port)
-            peers.append(caller)
-            first = caller.read()
-            if first.get('event') == 'n/a':
-                return {'na': first['reason']}
-            responder = launcher.serve(row, 'connect', first['endpoint'])
-            peers.append(responder)
-            responder.read()
-        else:
-            responder = launcher.serve(row, 'bind', any_port)
-            peers.append(responder)
-            endpoint = responder.read()['endpoint']
-            caller = launcher.call(row, scenario.name, 'connect', endpoint)
-            peers.append(caller)
+        responder, caller, peers, na = start_pair(launcher, row, scenario)
+        if na:
+            return {'na': na}
         ready = caller.read()
         if ready.get('event') == 'n/a':
             return {'na': ready['reason']}
@@ -139,7 +197,7 @@ def measure(launcher, row, scenario):
         rss = [{'calls': 0, 'client_kb': ready['rss_kb'], 'server_kb': server_start['rss_kb']}]
         caller.send('go')
         while True:
-            event = caller.read(timeout=LINE_TIMEOUT + 4 * launcher.args.seconds)
+            event = caller.read(timeout=launcher.args.line_timeout + 4 * launcher.args.seconds)
             server = responder.ask()
             rss.append({'calls': event['calls'], 'client_kb': event['rss_kb'],
                         'server_kb': server['rss_kb']})
@@ -158,23 +216,31 @@ def measure(launcher, row, scenario):
     except Exception as exc:
         return {'error': '%s %s: %s' % (row, scenario.name, exc)}
     finally:
-        for peer in reversed(peers):
-            peer.kill()
+        end_peers(launcher, peers)
 
 
 # ------------------------------------------------------------------ report
 
+def _spread(values):
+    """(max - min) / median, or None for fewer than two values."""
+    values = list(values)
+    if len(values) < 2:
+        return None
+    med = statistics.median(values)
+    return (max(values) - min(values)) / med if med else 0.0
+
+
 def summarize(runs):
-    """Median and spread of the rates, medians of the CPU figures."""
+    """Median and spread of the rate and of each CPU figure."""
     good = [r for r in runs if 'rate' in r]
     if not good:
         return {'na': next((r.get('na') or r.get('error') for r in runs), 'no run')}
     rates = [r['rate'] for r in good]
-    med = statistics.median(rates)
-    out = {'median': med, 'spread': (max(rates) - min(rates)) / med if med else 0.0,
-           'runs': rates,
-           'client_us': statistics.median(r['client_us'] for r in good),
-           'server_us': statistics.median(r['server_us'] for r in good)}
+    out = {'median': statistics.median(rates), 'spread': _spread(rates), 'runs': rates}
+    for side in ('client_us', 'server_us'):
+        values = [r[side] for r in good]
+        out[side] = statistics.median(values)
+        out[side + '_spread'] = _spread(values)
     if len(good) < len(runs):
         out['failed_runs'] = [r.get('error') for r in runs if 'rate' not in r]
     if 'rss' in good[-1]:
@@ -182,36 +248,56 @@ def summarize(runs):
     return out
 
 
-def print_tables(results, scenarios):
+def paired_ratios(mine, theirs):
+    """Ratios of two rows' rates measured in the same repetitions (one
+    after the other): their median and spread. None without a pair."""
+    pairs = [a['rate'] / b['rate'] for a, b in zip(mine, theirs)
+             if 'rate' in a and 'rate' in b and b['rate']]
+    if not pairs:
+        return None
+    return {'median': statistics.median(pairs), 'spread': _spread(pairs), 'pairs': pairs}
+
+
+def _pct(spread):
+    return '%5.0f%%' % (100 * spread) if spread is not None else '     -'
+
+
+def print_tables(results, scenarios, rows, base=None):
+    base = base or NATIVE
     for name in scenarios:
         scenario = SCENARIOS[name]
         table = results[name]
         print('\n## %s — %s (%s, tcp loopback)' % (name, scenario.title, scenario.unit))
-        print('%-17s %11s %7s %10s %10s %9s' % ('row', scenario.unit, 'spread',
-                                               'cli us/c', 'srv us/c', 'native/row'))
-        native = table.get(NATIVE, {})
-        for row, s in table.items():
+        print('%-22s %10s %6s %9s %6s %9s %6s %10s %6s' % (
+            'row', scenario.unit, 'spread', 'cli us/c', 'spread', 'srv us/c', 'spread',
+            'native/row', 'spread'))
+        for row in rows:
+            s = table[row]
             if 'median' not in s:
-                print('%-17s %11s   %s' % (row, 'n/a', s['na'][:90]))
+                print('%-22s %10s   %s' % (row, 'n/a', s['na'][:90]))
                 continue
-            ratio = ('%8.2fx' % (native['median'] / s['median'])
-                     if 'median' in native and row != NATIVE else '')
-            print('%-17s %11.1f %6.0f%% %10.1f %10.1f %9s' % (
-                row, s['median'], 100 * s['spread'], s['client_us'], s['server_us'], ratio))
-        print('%-17s %11s   %s' % ('(inproc)', 'n/a', 'client and server are separate '
+            ratio = s.get('ratio')
+            ratio_text = ('%9.2fx %s' % (ratio['median'], _pct(ratio['spread']))
+                          if ratio else '')
+            print('%-22s %10.1f %s %9.1f %s %9.1f %s %s' % (
+                row, s['median'], _pct(s['spread']), s['client_us'],
+                _pct(s['client_us_spread']), s['server_us'], _pct(s['server_us_spread']),
+                ratio_text))
+        print('%-22s %10s   %s' % ('(inproc)', 'n/a', 'client and server are separate '
                                    'processes here; inproc needs one process'))
     if 'rss-1M' in results:
         print('\n## RSS (KiB) around 1,000,000 pipelined calls (last repetition)')
-        print('%-17s %10s %10s %10s %10s %10s %10s %8s' % (
+        print('%-22s %10s %10s %10s %10s %10s %10s %8s' % (
             'row', 'cli start', 'cli 500k', 'cli 1M', 'srv start', 'srv 500k', 'srv 1M', 'growth'))
-        for row, s in results['rss-1M'].items():
+        for row in rows:
+            s = results['rss-1M'][row]
             if 'rss' not in s:
-                print('%-17s %10s   %s' % (row, 'n/a', s['na'][:80]))
+                print('%-22s %10s   %s' % (row, 'n/a', s['na'][:80]))
                 continue
             r = s['rss']
             growth = max(r[-1]['client_kb'] - r[-2]['client_kb'],
                          r[-1]['server_kb'] - r[-2]['server_kb'])
-            print('%-17s %10d %10d %10d %10d %10d %10d %+8d' % (
+            print('%-22s %10d %10d %10d %10d %10d %10d %+8d' % (
                 row, r[0]['client_kb'], r[-2]['client_kb'], r[-1]['client_kb'],
                 r[0]['server_kb'], r[-2]['server_kb'], r[-1]['server_kb'], growth))
 
@@ -249,7 +335,7 @@ def targets(results):
     return out
 
 
-def main():
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--native-python', required=True)
     parser.add_argument('--native-path', required=True)
@@ -260,27 +346,65 @@ def main():
     parser.add_argument('--quick', action='store_true',
                         help='one repetition of 0.5 s, no 1M-call RSS run')
     parser.add_argument('--only', default=None, help='comma-separated scenarios')
+    parser.add_argument('--rows', default=None,
+                        help='comma-separated rows (default: all; "hang" is a test-only '
+                             'row that hangs on purpose)')
+    parser.add_argument('--compare-path', default=None,
+                        help='import path of another build of pseud-native, measured as '
+                             'a row of its own (run.sh --compare REV makes it)')
+    parser.add_argument('--compare-label', default='pseud-native@other')
+    parser.add_argument('--wait-quiet', nargs='?', type=float, const=300.0, default=None,
+                        metavar='SECONDS', help='wait (at most SECONDS, default 300) for '
+                        'the machine to be quiet before starting')
+    parser.add_argument('--line-timeout', type=float, default=LINE_TIMEOUT,
+                        help='seconds to wait for any line of a peer process')
+    parser.add_argument('--callgrind', action='store_true',
+                        help='instructions per call under valgrind instead of rates')
+    parser.add_argument('--callgrind-calls', type=int, default=1000,
+                        help='N: runs of N and 3N calls, the difference is measured')
+    parser.add_argument('--profiles', default=None,
+                        help='with --callgrind: keep callgrind_annotate summaries here')
+    parser.add_argument('--plot', default=None, metavar='FILE.png',
+                        help='draw the ratios to raw-c as a bar chart (needs matplotlib '
+                             'in the peers python)')
     parser.add_argument('--json', default=None)
     args = parser.parse_args()
     if args.quick:
         args.repeat, args.seconds = 1, 0.5
-    names = [n for n in SCENARIOS if not (args.quick and n == 'rss-1M')]
-    if args.only:
-        names = args.only.split(',')
-    launcher = Launcher(args)
-    began = time.time()
-    broken = {row: launcher.broken(row) for row in ROWS}
+    return args
+
+
+def pick_rows(args):
+    rows = list(ROWS)
+    if args.compare_path:
+        rows.insert(rows.index(NATIVE) + 1, args.compare_label)
+    if args.rows:
+        wanted = args.rows.split(',')
+        rows = [r if r != 'compare' else args.compare_label for r in wanted]
+        known = set(ROWS) | {'hang'} | ({args.compare_label} if args.compare_path else set())
+        unknown = [r for r in rows if r not in known]
+        if unknown:
+            raise SystemExit('--rows: unknown %s (known: %s; "compare" needs --compare)'
+                             % (', '.join(unknown), ', '.join(sorted(known))))
+    return rows
+
+
+def run_rates(args, launcher, rows, names, began):
+    """Every scenario and row, repetitions interleaved; the row order is
+    reversed on every other repetition, so that no row is always measured
+    right after the same neighbour (A, B, then B, A, ...)."""
+    broken = {row: launcher.broken(row) for row in rows}
     for row, why in broken.items():
         if why:
             print('%s: %s' % (row, why), flush=True)
-
-    runs = {(n, row): [] for n in names for row in ROWS}
+    runs = {(n, row): [] for n in names for row in rows}
     for rep in range(args.repeat):
+        order = rows if rep % 2 == 0 else rows[::-1]
         for name in names:
-            for row in ROWS:
+            for row in order:
                 if broken[row]:
                     runs[name, row].append({'na': broken[row]})
-                elif name == 'rss-1M' and row not in RSS_ROWS:
+                elif name == 'rss-1M' and launcher.module.get(row, row) not in RSS_ROWS:
                     runs[name, row].append({'na': 'run for %s only, to keep the suite '
                                                   'short' % ', '.join(RSS_ROWS)})
                 elif name == 'rss-1M' and rep:
@@ -291,28 +415,94 @@ def main():
                         print('ERROR', result['error'], flush=True)
                     runs[name, row].append(result)
         print('repetition %d done (%.0f s)' % (rep + 1, time.time() - began), flush=True)
+    results = {}
+    for n in names:
+        results[n] = {}
+        for row in rows:
+            mine = [r for r in runs[n, row] if 'skip' not in r]
+            results[n][row] = summary = summarize(mine)
+            if row != NATIVE and NATIVE in rows and 'median' in summary:
+                native = [r for r in runs[n, NATIVE] if 'skip' not in r]
+                ratio = paired_ratios(native, mine)
+                if ratio:
+                    summary['ratio'] = ratio
+    return results
 
-    results = {n: {row: summarize([r for r in runs[n, row] if 'skip' not in r])
-                   for row in ROWS} for n in names}
-    print('\n# pseud-native benchmark: %d repetition(s) of %.1f s, %.0f s in all'
-          % (args.repeat, args.seconds, time.time() - began))
-    print('# rates are medians; spread = (max-min)/median; us/c = CPU microseconds per call '
-          'of each process (its own getrusage), client = sum of its processes')
-    print_tables(results, names)
-    print('\n## targets (tcp loopback, 30-byte payload)')
-    checks = targets(results)
-    for text, met, detail in checks:
-        print('%-46s %-8s %s' % (text, {True: 'met', False: 'NOT MET', None: 'n/a'}[met],
-                                  detail))
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, 'w') as fh:
-            json.dump({'seconds': args.seconds, 'repeat': args.repeat, 'results': results,
+
+def main():
+    args = parse_args()
+    token = reaper.make_token()
+    reaper.install(token, lambda count: print('# killed %d leftover benchmark process(es)'
+                                              % count, file=sys.stderr, flush=True))
+    names = [n for n in SCENARIOS if not (args.quick and n == 'rss-1M')]
+    if args.only:
+        names = args.only.split(',')
+    launcher = Launcher(args, token)
+    rows = pick_rows(args)
+    say = lambda text: print(text, flush=True)      # noqa: E731
+    if args.wait_quiet is not None:
+        machine.wait_quiet(token, args.wait_quiet, say)
+    load, busiest = machine.look(token, 1.0)
+    say(machine.describe('before', load, busiest))
+    before = machine.Sample()
+    began = time.time()
+
+    if args.callgrind:
+        import callgrind
+        results = callgrind.run(args, launcher, rows, say)
+    else:
+        results = run_rates(args, launcher, rows, names, began)
+
+    after = machine.Sample()
+    during = before.busiest(after, token)
+    say(machine.describe('after', after.load, during) + ' (CPU over the run)')
+    why = machine.busy_reasons(after.load, during) + [
+        'before: ' + w for w in machine.busy_reasons(load, busiest)]
+    if why:
+        say('# WARNING: the machine was busy (rule: 1-min load average > %.1f x cores, or '
+            'another process > %.0f%% CPU): %s. %s' % (
+                machine.LOAD_PER_CORE, machine.OTHER_PROCESS_PCT, '; '.join(why),
+                'Instruction counts do not depend on it.' if args.callgrind else
+                'Trust ratios from this run and CPU per call, not absolute rates.'))
+    load_info = {'before': {'loadavg': load, 'busiest': busiest},
+                 'after': {'loadavg': after.load, 'busiest_during': during},
+                 'busy': why}
+
+    if args.callgrind:
+        callgrind.print_table(results, say)
+        checks = []
+    else:
+        print('\n# pseud-native benchmark: %d repetition(s) of %.1f s, %.0f s in all'
+              % (args.repeat, args.seconds, time.time() - began))
+        print('# rates are medians; spread = (max-min)/median over the repetitions; us/c = '
+              'CPU microseconds per call of each process (its own getrusage), client = sum '
+              'of its processes; native/row = median of the per-repetition ratios of '
+              'pseud-native to the row (measured one after the other)')
+        print_tables(results, names, rows)
+        print('\n## targets (tcp loopback, 30-byte payload)')
+        checks = targets(results)
+        for text, met, detail in checks:
+            print('%-46s %-8s %s' % (text, {True: 'met', False: 'NOT MET', None: 'n/a'}[met],
+                                      detail))
+    out = args.json
+    if args.plot and not out:
+        out = os.path.join(tempfile.mkdtemp(), 'suite.json')
+    if out:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        with open(out, 'w') as fh:
+            json.dump({'seconds': args.seconds, 'repeat': args.repeat, 'rows': rows,
+                       'mode': 'callgrind' if args.callgrind else 'rates',
+                       'load': load_info, 'results': results,
                        'targets': [{'target': t, 'met': m, 'detail': d}
                                    for t, m, d in checks]}, fh, indent=2)
-        print('\nJSON: %s' % args.json)
+        if args.json:
+            print('\nJSON: %s' % args.json)
+    if args.plot and not args.callgrind:
+        done = subprocess.run([args.peers_python, os.path.join(HERE, 'plot.py'), out,
+                               args.plot], capture_output=True, text=True, timeout=300)
+        print(('plot: %s' % args.plot) if done.returncode == 0 else
+              'plot failed: %s' % (done.stderr.strip().splitlines() or ['?'])[-1])
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, HERE)
     main()

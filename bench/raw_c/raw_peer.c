@@ -2,7 +2,7 @@
  * no RPC layer: the physical limit the other rows are compared with.
  *
  *   raw_peer serve bind|connect ENDPOINT
- *   raw_peer call SCENARIO bind|connect ENDPOINT SECONDS
+ *   raw_peer call SCENARIO bind|connect ENDPOINT SECONDS   (-N: N calls)
  *
  * Same line protocol with the driver as bench/peer.py (see control.py).
  * The body of a WORK message is the msgpack array ["echo", [payload], {}]
@@ -147,7 +147,9 @@ static int serve(int bind, const char *endpoint)
     char line[64];
     for (;;) {
         if (zmq_poll(items, 2, -1) < 0) die("poll");
-        if (items[1].revents & ZMQ_POLLIN) {       /* the driver asks for usage */
+        /* the driver asks for usage; a closed pipe polls as POLLHUP, which
+         * zmq_poll reports as ZMQ_POLLERR, not POLLIN: fgets sees the end */
+        if (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) {
             if (!fgets(line, sizeof line, stdin)) return 0;
             printf("{\"cpu\": %.6f, \"rss_kb\": %ld}\n", cpu_seconds(), rss_kb());
             fflush(stdout);
@@ -262,11 +264,13 @@ static caller_t open_caller(void *ctx, int bind, const char *endpoint, size_t pa
     return c;
 }
 
+/* seconds < 0: a fixed count of -seconds calls instead of a duration (the
+ * callgrind mode measures instructions over an exact number of calls) */
 static long run_timed(caller_t *c, int flight, int per_check, double seconds, double *elapsed)
 {
-    long calls = 0;
+    long calls = 0, count = seconds < 0 ? (long)-seconds : 0;
     double start = now();
-    while (now() < start + seconds)
+    while (count ? calls < count : now() < start + seconds)
         for (int i = 0; i < per_check; i++) calls += batch(c, flight);
     *elapsed = now() - start;
     return calls;

@@ -18,6 +18,7 @@ MODULES = {
     'zerorpc': 'rows.zerorpc_row',
     'mprpc': 'rows.mprpc_row',
     'pseud-native': 'rows.pseud_native',
+    'hang': 'rows.hang_row',             # test-only: hangs on purpose
 }
 
 PEER_VENV_ROWS = ('raw-pyzmq-gevent', 'pseud-1.0.1', 'zerorpc', 'mprpc')

@@ -1,6 +1,10 @@
 """pseud 1.0.1 from PyPI (asyncio), run unchanged with two shims applied
-before its import (see /work/shared/INTEROP.md): pyzmq lost
-``zmq.asyncio.install`` and msgpack 1.0 the ``encoding=`` argument.
+before its import, because it predates the pyzmq and msgpack it gets
+installed with today: pyzmq removed ``zmq.asyncio.install`` (asyncio
+support needs no installing any more, so the shim does nothing), and
+msgpack 1.0 removed the ``encoding=`` argument pseud 1.0.1 passes (the
+shim in rows/msgpack_compat.py drops it, ``encoding='utf-8'`` becoming
+``raw=False``).
 
 send_to: like pseud-native, the called peer is a Server (user id b'bench')
 connecting to the caller, a Server that binds and calls send_to(b'bench')."""
