@@ -126,11 +126,8 @@ arm_deadline_timer(RPCObject *self)
 /* Take the pending call `uuid` out of the pool and the deadline list;
  * returns it (new ref) or NULL without an exception if unknown. */
 static PyObject *
-pool_pop(RPCObject *self, PyObject *uuid)
+pool_remove(RPCObject *self, PyObject *uuid, PyObject *call)
 {
-    PyObject *call = PyDict_GetItemWithError(self->future_pool, uuid);
-    if (call == NULL)
-        return NULL;
     Py_INCREF(call);
     deadline_unlink(self, CALL(call));
     if (PyDict_DelItem(self->future_pool, uuid) < 0) {
@@ -138,6 +135,13 @@ pool_pop(RPCObject *self, PyObject *uuid)
         return NULL;
     }
     return call;
+}
+
+static PyObject *
+pool_pop(RPCObject *self, PyObject *uuid)
+{
+    PyObject *call = PyDict_GetItemWithError(self->future_pool, uuid);
+    return call == NULL ? NULL : pool_remove(self, uuid, call);
 }
 
 /* Timer: fail every call whose deadline has passed with gevent.Timeout. */
@@ -358,7 +362,8 @@ rpc_handle_reply(RPCObject *self, PyObject *routing, PyObject *uuid, int is_erro
                   routing, peer);
         return;
     }
-    PyObject *fut = pool_pop(self, uuid);
+    /* the call found above, taken out without a second lookup */
+    PyObject *fut = pending != NULL ? pool_remove(self, uuid, pending) : NULL;
     if (fut == NULL) {
         PyErr_Clear();
         pseud_log(self->st, "debug", "pseud: %s for unknown or expired call %R",
