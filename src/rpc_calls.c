@@ -275,16 +275,13 @@ rpc_send_work(PyObject *op, PyObject *peer_in, PyObject *name, PyObject *args, P
     if (routing == NULL)
         return NULL;
 
-    /* (name, args, kwargs) on the wire, kwargs {} when none, as upstream sends */
-    PyObject *kw = kwargs != NULL ? Py_NewRef(kwargs) : PyDict_New();
-    PyObject *work = kw != NULL ? PyTuple_Pack(3, name, args, kw) : NULL;
-    Py_XDECREF(kw);
+    /* (name, args, kwargs) on the wire, kwargs {} when none, as upstream
+     * sends; packed from its parts, no tuple or empty dict built per call
+     * (pipelined echo, callgrind: client 19,037 -> 18,068 instructions) */
     PyObject *fut = NULL, *uuid = NULL, *frames = NULL;
     msgpack_sbuffer local;
     msgpack_sbuffer_init(&local);
-    if (work == NULL)
-        goto done;
-    msgpack_sbuffer *body = rpc_pack_body(self, work, &local);
+    msgpack_sbuffer *body = rpc_pack_call(self, name, args, kwargs, &local);
     if (body == NULL)
         goto done;
     uuid = next_uuid(self);
@@ -339,7 +336,6 @@ done:
     msgpack_sbuffer_destroy(&local);
     Py_XDECREF(frames);
     Py_XDECREF(uuid);
-    Py_XDECREF(work);
     Py_DECREF(routing);
     return fut;
 }
