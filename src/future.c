@@ -185,11 +185,12 @@ schedule_notify(FutureObject *self)
     pseud_state *st = pseud_state_of((PyObject *)self);
     if (st == NULL)
         return -1;
-    PyObject *cb = PyCFunction_New(&notify_def, NULL);
-    if (cb == NULL)
+    /* one callable for every notify, made once (it has no self): not a
+     * new builtin object per resolved future */
+    static PyObject *notify_cb;
+    if (notify_cb == NULL && (notify_cb = PyCFunction_New(&notify_def, NULL)) == NULL)
         return -1;
-    int rc = green_run_callback(st, cb, (PyObject *)self);
-    Py_DECREF(cb);
+    int rc = green_run_callback(st, notify_cb, (PyObject *)self);
     if (rc == 0)
         self->notify_scheduled = 1;
     return rc;
