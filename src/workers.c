@@ -158,6 +158,12 @@ forget_idle(worker_pool *pool, PyObject *waiter)
 GREEN_SWITCHES PyObject *
 workers_loop(pseud_state *st, worker_pool *pool)
 {
+    /* One Waiter for all of this worker's parks, not a new one each time
+     * (sequential echo, callgrind: server 31,505 -> 30,388 instructions).
+     * It can be reused as it is: only wake_idle switches it, once per
+     * park (it takes the waiter off the idle list), and only from the hub
+     * after the worker has parked, so no value is ever left stored in it. */
+    PyObject *waiter = NULL;
     worker_started(pool);
     for (;;) {
         worker_job job;
@@ -182,23 +188,21 @@ workers_loop(pseud_state *st, worker_pool *pool)
             break;
         if (pool->count == 0)
             pool->starting = 0;     /* heals a count left by a killed worker */
-        PyObject *waiter = green_waiter(st);
-        if (waiter == NULL)
+        if (waiter == NULL && (waiter = green_waiter(st)) == NULL)
             goto killed;
-        if (PyList_Append(pool->idle, waiter) < 0) {
-            Py_DECREF(waiter);
+        if (PyList_Append(pool->idle, waiter) < 0)
             goto killed;
-        }
         int rc = green_park(st, waiter, NULL, -1.0);
         forget_idle(pool, waiter);
-        Py_DECREF(waiter);
         if (rc < 0)
             goto killed;
         worker_started(pool);
     }
+    Py_XDECREF(waiter);
     pool->workers--;
     Py_RETURN_NONE;
 killed:
+    Py_XDECREF(waiter);
     pool->workers--;
     /* jobs left behind still get a worker: an idle one, else a new one */
     if (!pool->closed && pool->count > 0) {
