@@ -46,6 +46,9 @@ def require(what, names, package):
 def variant_flags():
     """(compile args, link args, variant name) from the environment."""
     extra_compile = ['-std=c11', '-Wall', '-Wextra', '-Wno-missing-field-initializers',
+                     # a function missing from an older Python's C API must fail the
+                     # build, not become an implicit int-returning call
+                     '-Werror=implicit-function-declaration',
                      '-fvisibility=hidden']
     extra_link = []
     # PSEUD_SANITIZE=address builds the AddressSanitizer variant CI also tests.

@@ -2,7 +2,9 @@
 
 A plugin is a class registered with ``@register_auth_backend`` under its
 ``name``, for the client side, the server side or both (see
-``pseud.utils.PluginTable``), built as ``cls(rpc)`` when the RPC is.
+``pseud.utils.PluginTable``), built as ``cls(rpc)`` when the RPC is. The
+built-in ones carry upstream's class names (``PlainForClient``...), and
+subclass as upstream's documentation shows.
 
 The core skips calling a plugin whose class sets ``_pseud_noop = True``, so
 the default costs nothing per call. The ZAP handler that admits PLAIN and
@@ -12,29 +14,27 @@ names its rule): several servers with different plugins can share a process.
 import hmac
 import itertools
 
+import zope.interface
+
 from . import _pseud
-from .interfaces import AUTHENTICATED, EMPTY_DELIMITER, HELLO, UNAUTHORIZED, VERSION
+from ._plugin import PluginBase, identity as _bytes
+from .interfaces import (AUTHENTICATED, EMPTY_DELIMITER, HELLO, UNAUTHORIZED, VERSION,
+                         IAuthenticationBackend)
 from .utils import register_auth_backend
 
-__all__ = ['BaseAuthBackend', 'NoOpAuthenticationBackend', 'PlainClient',
-           'PlainServer', 'TrustedPeerServer', 'CurveClient',
-           'TrustedCurveServer', 'UntrustedCurveClient', 'UntrustedCurveServer']
+__all__ = ['BaseAuthBackend',
+           'NoOpAuthenticationBackendForClient', 'NoOpAuthenticationBackendForServer',
+           'PlainForClient', 'PlainForServer', 'TrustedPeerForServer',
+           'CurveWithTrustedKeyForClient', 'CurveWithTrustedKeyForServer',
+           'CurveWithUntrustedKeyForClient', 'CurveWithUntrustedKeyForServer']
 
 _domains = itertools.count(1)
 
 
-def _bytes(value):
-    if value is None or isinstance(value, bytes):
-        return value
-    return value.encode('utf-8')
-
-
-class BaseAuthBackend:
+@zope.interface.implementer(IAuthenticationBackend)
+class BaseAuthBackend(PluginBase):
     """Every method the core may call, doing nothing: subclass and override.
     (Upstream's documented plugins define these same methods.)"""
-
-    def __init__(self, rpc):
-        self.rpc = rpc
 
     def configure(self):
         """At the first bind() or connect(): set the socket's security options."""
@@ -78,11 +78,19 @@ class BaseAuthBackend:
 
 
 @register_auth_backend
-class NoOpAuthenticationBackend(BaseAuthBackend):
+class NoOpAuthenticationBackendForClient(BaseAuthBackend):
     """No authentication: every peer is anonymous (user id b'')."""
 
     name = 'noop_auth_backend'
+    serves = 'client'
     _pseud_noop = True
+
+
+@register_auth_backend
+class NoOpAuthenticationBackendForServer(NoOpAuthenticationBackendForClient):
+    """No authentication, on a server."""
+
+    serves = 'server'
 
 
 class _RoutedServer(BaseAuthBackend):
@@ -122,7 +130,7 @@ class _RoutedServer(BaseAuthBackend):
 
 
 @register_auth_backend
-class PlainClient(BaseAuthBackend):
+class PlainForClient(BaseAuthBackend):
     """ZeroMQ PLAIN: login ``user_id``, ``password``."""
 
     name = 'plain'
@@ -138,7 +146,7 @@ class PlainClient(BaseAuthBackend):
 
 
 @register_auth_backend
-class PlainServer(_RoutedServer):
+class PlainForServer(_RoutedServer):
     """PLAIN server admitting a peer whose password equals its login."""
 
     name = 'plain'
@@ -149,7 +157,7 @@ class PlainServer(_RoutedServer):
 
 
 @register_auth_backend
-class TrustedPeerServer(PlainServer):
+class TrustedPeerForServer(PlainForServer):
     """PLAIN server trusting any login as the peer's user id (the password
     is ignored). Clients use ``plain``."""
 
@@ -158,14 +166,14 @@ class TrustedPeerServer(PlainServer):
 
 
 @register_auth_backend
-class TrustedPeerClient(PlainClient):
+class TrustedPeerForClient(PlainForClient):
     """``trusted_peer`` on a client is ``plain``."""
 
     name = 'trusted_peer'
 
 
 @register_auth_backend
-class CurveClient(BaseAuthBackend):
+class CurveWithTrustedKeyForClient(BaseAuthBackend):
     """CURVE with the client's ``public_key``/``secret_key`` and the
     server's ``peer_public_key`` (Z85)."""
 
@@ -180,7 +188,7 @@ class CurveClient(BaseAuthBackend):
 
 
 @register_auth_backend
-class TrustedCurveServer(_RoutedServer):
+class CurveWithTrustedKeyForServer(_RoutedServer):
     """CURVE server admitting only the client keys of ``known_identities``
     (user id -> key pair or public key; that user id is the peer's).
     Add a client with ``server.auth_backend.known_identities[b'carol'] =
@@ -202,7 +210,7 @@ class TrustedCurveServer(_RoutedServer):
 
 
 @register_auth_backend
-class UntrustedCurveServer(TrustedCurveServer):
+class CurveWithUntrustedKeyForServer(CurveWithTrustedKeyForServer):
     """CURVE server admitting any key, then asking unknown ones to log in:
     their calls get UNAUTHORIZED until a HELLO (login, password) matches
     ``user_map``; that key is then trusted as that login."""
@@ -252,7 +260,7 @@ class UntrustedCurveServer(TrustedCurveServer):
 
 
 @register_auth_backend
-class UntrustedCurveClient(CurveClient):
+class CurveWithUntrustedKeyForClient(CurveWithTrustedKeyForClient):
     """CURVE client that logs in with HELLO(user_id, password) when the
     server answers UNAUTHORIZED, then replays the call; gives up with
     UnauthorizedError after two tries."""
@@ -284,3 +292,15 @@ class UntrustedCurveClient(CurveClient):
         work, self.last_work = self.last_work, None
         if work is not None:
             self.rpc.send_message(work)
+
+
+# pseud-native's earlier names of the same classes
+NoOpAuthenticationBackend = NoOpAuthenticationBackendForServer
+PlainClient = PlainForClient
+PlainServer = PlainForServer
+TrustedPeerServer = TrustedPeerForServer
+TrustedPeerClient = TrustedPeerForClient
+CurveClient = CurveWithTrustedKeyForClient
+TrustedCurveServer = CurveWithTrustedKeyForServer
+UntrustedCurveClient = CurveWithUntrustedKeyForClient
+UntrustedCurveServer = CurveWithUntrustedKeyForServer

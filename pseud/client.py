@@ -1,9 +1,13 @@
 """pseud.Client: the RPC peer that usually connects."""
 from typing import Any
 
+import zope.interface
+
 from .common import BaseRPC
+from .interfaces import IClient
 
 
+@zope.interface.implementer(IClient)
 class Client(BaseRPC):
     """An RPC peer calling the server whose routing id is ``peer_routing_id``.
 

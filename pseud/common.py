@@ -2,14 +2,19 @@
 
 Everything per call (proxies, framing, packing, futures, deadlines, dispatch)
 is in the C type ``pseud._pseud.RPC``; this module only turns the upstream
-constructor options into that core's arguments, once per instance.
+constructor options into that core's arguments, once per instance. Also
+upstream's helpers of the same module: ``DummyFuture``,
+``internal_exceptions``, ``UTC``, ``format_remote_traceback``.
 """
 from __future__ import annotations
 
+import datetime
 import functools
+import logging
 from typing import Any, Callable
 
-from . import _pseud
+from . import _pseud, interfaces
+from ._plugin import identity as _identity
 from ._typing import RegisterRPC
 from .packer import Packer
 from .utils import (auth_backends, create_local_registry, heartbeat_backends,
@@ -18,17 +23,33 @@ from .utils import (auth_backends, create_local_registry, heartbeat_backends,
 AttributeWrapper = _pseud.AttributeWrapper
 format_remote_traceback = _pseud.format_remote_traceback
 
+#: names of the exceptions of pseud.interfaces: an ERROR reply naming one of
+#: them raises that class (others raise the builtin of that name, or
+#: Exception)
+internal_exceptions: tuple[str, ...] = tuple(sorted(
+    name for name, value in vars(interfaces).items()
+    if isinstance(value, type) and issubclass(value, Exception)))
+
+#: a UTC tzinfo (upstream's was dateutil's tzutc(); datetime's own is the
+#: same offset and needs no extra package)
+UTC = datetime.timezone.utc
+
+logger = logging.getLogger(__name__)
+
 _NOT_GIVEN: Any = object()
 
 
-def _identity(value: str | bytes | None, what: str) -> bytes | None:
-    """str or bytes -> bytes; None stays None (identities, CURVE keys)."""
-    if value is None or isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode('utf-8')
-    raise TypeError('pseud: %s must be str or bytes, not %s'
-                    % (what, type(value).__name__))
+class DummyFuture:
+    """Stands for a future that is gone (its call timed out): an exception
+    for it is logged with its traceback, then raised, as upstream's did."""
+
+    def set_exception(self, exception: BaseException) -> None:
+        """Log ``exception`` with its traceback, then raise it."""
+        try:
+            raise exception
+        except BaseException:
+            logger.exception('pseud: exception for a call nobody waits for')
+            raise
 
 
 class BaseRPC(_pseud.RPC):
@@ -61,10 +82,15 @@ class BaseRPC(_pseud.RPC):
         if registry is None:
             name = _identity(user_id, 'user_id') or b''
             registry = create_local_registry(name.decode('utf-8', 'replace'))
-        # accepted for compatibility with upstream; the gevent hub is the loop
-        self.context = context
+        # accepted for compatibility with upstream; the gevent hub is the loop.
+        # context= is kept, unused for now: every RPC runs on the process's
+        # own libzmq context (the `context` property)
+        self._context_option = context
         self.io_loop = io_loop
         self.loop = loop
+        # read back as given (str stays str); the core gets bytes
+        self._user_id_option = user_id
+        self._peer_routing_id_option = peer_routing_id
         self.routing_id = user_id if self._is_server else None
         self.security_plugin = security_plugin
         self.heartbeat_plugin = heartbeat_plugin
@@ -79,25 +105,33 @@ class BaseRPC(_pseud.RPC):
         auth = auth_backends.lookup(security_plugin, side)(self)
         heartbeat = heartbeat_backends.lookup(heartbeat_plugin, side)(self)
         super().__init__(
-            user_id=user_id, peer_routing_id=peer_routing_id,
+            user_id=_identity(user_id, 'user_id'),
+            peer_routing_id=_identity(peer_routing_id, 'peer_routing_id'),
             is_server=self._is_server, timeout=float(timeout),
             registry=registry, packer=packer, proxy_to=proxy_to,
             auth_backend=auth, heartbeat_backend=heartbeat,
             max_message_size=max_message_size)
 
-    # ---- what plugins use (SPEC section 6) --------------------------------
+    @property
+    def user_id(self) -> str | bytes | None:  # type: ignore[override]
+        """This peer's identity, as given (the core holds it as bytes)."""
+        return self._user_id_option
+
+    @property
+    def peer_routing_id(self) -> str | bytes | None:  # type: ignore[override]
+        """The routing id calls go to, as given (the core holds bytes)."""
+        return self._peer_routing_id_option
+
+    # ---- what plugins use (docs/guide/plugins.rst) --------------------------
 
     @property
     def context(self) -> _pseud.Context:
         """The process-wide libzmq context, for helper sockets.
 
-        ``rpc.context.socket(kind)``; the ``context=`` option is accepted
-        and ignored."""
+        ``rpc.context.socket(kind)``, as upstream's plugins use it.
+        Read-only: the ``context=`` option is accepted and does not change
+        it yet."""
         return _pseud.Context.instance()
-
-    @context.setter
-    def context(self, value: Any) -> None:
-        self._context_option = value
 
     def create_periodic_callback(self, callback: Callable[[], object],
                                  seconds: float) -> Any:

@@ -1,20 +1,24 @@
 """Heartbeat plugins (docs/guide/heartbeats.rst).
 
 ``handle_heartbeat(user_id, routing_id)`` is called by the core for every
-authenticated incoming message: every message counts as a heartbeat.
+authenticated incoming message: every message counts as a heartbeat. The
+built-in ones carry upstream's class names.
 """
-from .interfaces import EMPTY_DELIMITER, HEARTBEAT, VERSION
+import zope.interface
+
+from . import _pseud
+from ._plugin import PluginBase, identity
+from .interfaces import EMPTY_DELIMITER, HEARTBEAT, VERSION, IHeartbeatBackend
 from .utils import register_heartbeat_backend
 
-__all__ = ['BaseHeartbeatBackend', 'NoOpHeartbeatBackend',
-           'TestingHeartbeatClient', 'TestingHeartbeatServer']
+__all__ = ['BaseHeartbeatBackend',
+           'NoOpHeartbeatBackendForClient', 'NoOpHeartbeatBackendForServer',
+           'TestingHeartbeatBackendForClient', 'TestingHeartbeatBackendForServer']
 
 
-class BaseHeartbeatBackend:
+@zope.interface.implementer(IHeartbeatBackend)
+class BaseHeartbeatBackend(PluginBase):
     """Every method the core may call, doing nothing: subclass and override."""
-
-    def __init__(self, rpc):
-        self.rpc = rpc
 
     def configure(self):
         """At the first bind() or connect(), after the security plugin's."""
@@ -34,15 +38,23 @@ class BaseHeartbeatBackend:
 
 
 @register_heartbeat_backend
-class NoOpHeartbeatBackend(BaseHeartbeatBackend):
+class NoOpHeartbeatBackendForClient(BaseHeartbeatBackend):
     """No heartbeating."""
 
     name = 'noop_heartbeat_backend'
+    serves = 'client'
     _pseud_noop = True
 
 
 @register_heartbeat_backend
-class TestingHeartbeatClient(BaseHeartbeatBackend):
+class NoOpHeartbeatBackendForServer(NoOpHeartbeatBackendForClient):
+    """No heartbeating, on a server."""
+
+    serves = 'server'
+
+
+@register_heartbeat_backend
+class TestingHeartbeatBackendForClient(BaseHeartbeatBackend):
     """Sends a HEARTBEAT to its server every ``interval`` seconds."""
 
     name = 'testing_heartbeat_backend'
@@ -53,7 +65,7 @@ class TestingHeartbeatClient(BaseHeartbeatBackend):
         self.task = self.rpc.create_periodic_callback(self.send_heartbeat, self.interval)
 
     def send_heartbeat(self):
-        self.rpc.send_message([self.rpc.peer_routing_id, EMPTY_DELIMITER, VERSION,
+        self.rpc.send_message([identity(self.rpc.peer_routing_id), EMPTY_DELIMITER, VERSION,
                                b'', HEARTBEAT, b''])
 
     def stop(self):
@@ -63,7 +75,7 @@ class TestingHeartbeatClient(BaseHeartbeatBackend):
 
 
 @register_heartbeat_backend
-class TestingHeartbeatServer(BaseHeartbeatBackend):
+class TestingHeartbeatBackendForServer(BaseHeartbeatBackend):
     """Publishes each heartbeat's user id on a PUB socket bound to
     ``endpoint``, and ``Gone <repr of id>`` after ``max_silence`` seconds
     without one from that peer."""
@@ -72,7 +84,6 @@ class TestingHeartbeatServer(BaseHeartbeatBackend):
     serves = 'server'
     endpoint = 'ipc://testing_heartbeating_backend'
     max_silence = 0.2
-    PUB = 1
 
     def __init__(self, rpc):
         super().__init__(rpc)
@@ -80,7 +91,7 @@ class TestingHeartbeatServer(BaseHeartbeatBackend):
         self.publisher = None
 
     def configure(self):
-        self.publisher = self.rpc.context.socket(self.PUB)
+        self.publisher = self.rpc.context.socket(_pseud.PUB)
         self.publisher.linger = 0
         self.publisher.bind(self.endpoint)
 
@@ -102,3 +113,9 @@ class TestingHeartbeatServer(BaseHeartbeatBackend):
         self.timeouts.clear()
         if self.publisher is not None:
             self.publisher.close()
+
+
+# pseud-native's earlier names of the same classes
+NoOpHeartbeatBackend = NoOpHeartbeatBackendForServer
+TestingHeartbeatClient = TestingHeartbeatBackendForClient
+TestingHeartbeatServer = TestingHeartbeatBackendForServer

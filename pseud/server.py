@@ -1,9 +1,13 @@
 """pseud.Server: the RPC peer that usually binds."""
 from typing import Any
 
+import zope.interface
+
 from .common import BaseRPC
+from .interfaces import IServer
 
 
+@zope.interface.implementer(IServer)
 class Server(BaseRPC):
     """An RPC peer whose ROUTER socket's routing id is ``user_id``.
 

@@ -1,5 +1,5 @@
 """Registration of RPC callables, predicates and plugins
-(docs/guide/registries.rst).
+(docs/guide/registries.rst, docs/guide/plugins.rst).
 
 The registry itself is native (``pseud._pseud.Registry``); this module
 offers upstream pseud's Python API over it.
@@ -38,20 +38,32 @@ class PluginTable:
 
     @classmethod
     def sides_of(cls, plugin: type) -> tuple[str, ...]:
-        serves = getattr(plugin, 'serves', None)
-        if serves is not None:
-            sides = (serves,) if isinstance(serves, str) else tuple(serves)
-            bad = [side for side in sides if side not in cls.SIDES]
-            if bad or not sides:
-                raise ValueError('%r.serves must be "client", "server" or both, not %r'
-                                 % (plugin, serves))
-            return sides
-        # set by @zope.component.adapter(...): read without importing zope
-        adapts = getattr(plugin, '__component_adapts__', None) or ()
-        names = {getattr(iface, '__name__', None) for iface in adapts}
-        sides = tuple(side for side, iface in (('client', 'IClient'), ('server', 'IServer'))
-                      if iface in names)
-        return sides or cls.SIDES
+        # the nearest class saying it wins: a subclass of a client plugin
+        # decorated @adapter(IServer) serves servers
+        for klass in getattr(plugin, '__mro__', (plugin,)):
+            attrs = vars(klass)
+            if attrs.get('serves') is not None:
+                return cls._sides_of_serves(plugin, attrs['serves'])
+            # set by @zope.component.adapter(...): read without importing it
+            adapts = (getattr(klass, '__component_adapts__', None)
+                      if '__component_adapts__' in attrs else None)
+            if adapts:
+                names = {getattr(iface, '__name__', None) for iface in adapts}
+                sides = tuple(side for side, iface in (('client', 'IClient'),
+                                                       ('server', 'IServer'))
+                              if iface in names)
+                if sides:
+                    return sides
+        return cls.SIDES
+
+    @classmethod
+    def _sides_of_serves(cls, plugin: type, serves: str | tuple[str, ...]) -> tuple[str, ...]:
+        sides = (serves,) if isinstance(serves, str) else tuple(serves)
+        bad = [side for side in sides if side not in cls.SIDES]
+        if bad or not sides:
+            raise ValueError('%r.serves must be "client", "server" or both, not %r'
+                             % (plugin, serves))
+        return sides
 
     def register(self, plugin: C) -> C:
         name = _plugin_name(plugin, self.kind)
@@ -186,6 +198,3 @@ def register_heartbeat_backend(cls: C) -> C:
 
 
 _global_registry = registry
-
-# the built-in predicates; pseud.predicate only needs the names above
-from . import predicate  # noqa: E402,F401

@@ -1,10 +1,20 @@
 # Sourced by demo.sh and test.sh: makes sure the system packages, the
 # virtual environment and a build of the extension exist.
-#   pseud_setup [plain|asan]   -> sets PSEUD_PY (python) and PSEUD_LIB (import path)
+#   pseud_setup [plain|asan] [PYTHON]
+#       -> sets PSEUD_PY (python) and PSEUD_LIB (import path). With PYTHON
+#          (an interpreter found by pseud_pythons), its own venv .venv-3.X
+#          and build dir build/<variant>-3.X; without, python3, .venv and
+#          build/<variant>.
+#   pseud_pythons  -> lines "3.X PATH", one per CPython the project supports
+#                     (requires-python in pyproject.toml) found on this machine
 set -euo pipefail
 
 PSEUD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# PSEUD_VENV, if set, is used for the interpreter it was made with
+_PSEUD_VENV_GIVEN=${PSEUD_VENV:-}
 PSEUD_VENV=${PSEUD_VENV:-$PSEUD_ROOT/.venv}
+# the CPython minor versions supported: 3.10 (requires-python) to 3.13
+PSEUD_MINORS="10 11 12 13"
 
 _have_pkg() { pkg-config --exists "$@" 2>/dev/null; }
 
@@ -50,13 +60,14 @@ pseud_system_packages() {
     apt-get install -y -qq "${pkgs[@]}" >/dev/null
 }
 
-# ensure_venv DIR REQUIREMENTS: a virtual environment at DIR with the
+# ensure_venv DIR REQUIREMENTS [PYTHON]: a virtual environment at DIR with the
 # packages of REQUIREMENTS, reinstalled only when that file changes.
+# PYTHON (default python3) creates it.
 ensure_venv() {
-    local venv=$1 req=$2
+    local venv=$1 req=$2 python=${3:-python3}
     if [ ! -x "$venv/bin/python" ]; then
         echo "== creating $venv"
-        python3 -m venv "$venv"
+        "$python" -m venv "$venv"
     fi
     local stamp="$venv/.pseud-deps"
     local want
@@ -69,7 +80,36 @@ ensure_venv() {
 }
 
 pseud_venv() {
-    ensure_venv "$PSEUD_VENV" "$PSEUD_ROOT/requirements-dev.txt"
+    ensure_venv "$PSEUD_VENV" "$PSEUD_ROOT/requirements-dev.txt" "${1:-python3}"
+}
+
+# The interpreter for 3.X: python3.X on PATH, else pyenv's versions; it must
+# run and really be 3.X (a pyenv shim of a version not installed fails).
+_find_python() {
+    local minor=$1 cand
+    for cand in "$(command -v "python3.$minor" 2>/dev/null || true)" \
+                "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3."$minor".*/bin/python3."$minor"; do
+        [ -n "$cand" ] && [ -x "$cand" ] || continue
+        if "$cand" -c "import sys; sys.exit(sys.version_info[:2] != (3, $minor))" 2>/dev/null; then
+            echo "$cand"
+            return 0
+        fi
+    done
+    return 1
+}
+
+pseud_pythons() {
+    local minor path
+    for minor in $PSEUD_MINORS; do
+        if path=$(_find_python "$minor"); then
+            echo "3.$minor $path"
+        fi
+    done
+}
+
+# The version "3.X" of a python.
+_python_version() {
+    "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])'
 }
 
 # Upstream pseud 1.0.1, the interop tests' peer, in its own environment:
@@ -83,8 +123,8 @@ pseud_interop_venv() {
 
 # Build the package (Python files and the extension) into build/<variant>/lib.
 pseud_build() {
-    local variant=${1:-plain}
-    local base="$PSEUD_ROOT/build/$variant"
+    local variant=${1:-plain} suffix=${2:-}
+    local base="$PSEUD_ROOT/build/$variant$suffix"
     local sanitize=
     [ "$variant" = asan ] && sanitize=address
     (cd "$PSEUD_ROOT" && PSEUD_SANITIZE=$sanitize PSEUD_WERROR=${CI:+1} \
@@ -96,8 +136,19 @@ pseud_build() {
 }
 
 pseud_setup() {
+    local variant=${1:-plain} python=${2:-} suffix=
     pseud_system_packages
-    pseud_venv
+    if [ -n "$python" ]; then
+        local version
+        version=$(_python_version "$python")
+        suffix="-$version"
+        PSEUD_VENV=$PSEUD_ROOT/.venv-$version
+        if [ -n "$_PSEUD_VENV_GIVEN" ] && [ -x "$_PSEUD_VENV_GIVEN/bin/python" ] \
+           && [ "$(_python_version "$_PSEUD_VENV_GIVEN/bin/python")" = "$version" ]; then
+            PSEUD_VENV=$_PSEUD_VENV_GIVEN
+        fi
+    fi
+    pseud_venv "${python:-python3}"
     mkdir -p "$PSEUD_ROOT/build"
-    pseud_build "${1:-plain}"
+    pseud_build "$variant" "$suffix"
 }

@@ -6,6 +6,31 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+/* PyType_GetModuleByDef() is CPython 3.11+; 3.10 has everything needed
+ * to do the same walk: the module a heap type was created with (ht_module,
+ * 3.9+) of each class in the MRO, compared by definition. Returns a
+ * borrowed reference, or NULL with TypeError set, as the real one. */
+#if PY_VERSION_HEX < 0x030B0000
+static inline PyObject *
+PyType_GetModuleByDef(PyTypeObject *type, PyModuleDef *def)
+{
+    PyObject *mro = type->tp_mro;
+    Py_ssize_t n = mro != NULL ? PyTuple_GET_SIZE(mro) : 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyTypeObject *t = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        if (!(t->tp_flags & Py_TPFLAGS_HEAPTYPE))
+            continue;
+        PyObject *module = ((PyHeapTypeObject *)t)->ht_module;
+        if (module != NULL && PyModule_GetDef(module) == def)
+            return module;
+    }
+    PyErr_Format(PyExc_TypeError,
+                 "PyType_GetModuleByDef: no superclass of '%s' has the given module",
+                 type->tp_name);
+    return NULL;
+}
+#endif
+
 typedef struct {
     /* heap types, created in module exec */
     PyTypeObject *Future_Type;

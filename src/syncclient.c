@@ -182,6 +182,19 @@ sync_send_work(PyObject *op, PyObject *peer, PyObject *name, PyObject *args, PyO
     return result;
 }
 
+/* TimeoutError naming the call and the timeout. The seconds go through a
+ * float object: PyErr_Format has no %g (3.12+ raise SystemError for it). */
+static PyObject *
+raise_timeout(SyncClientObject *self, const char *what, PyObject *name)
+{
+    PyObject *seconds = PyFloat_FromDouble(self->timeout);
+    if (seconds == NULL)
+        return NULL;
+    PyErr_Format(self->st->TimeoutError, "pseud: %s %R within %S s", what, name, seconds);
+    Py_DECREF(seconds);
+    return NULL;
+}
+
 static PyObject *
 sync_call(SyncClientObject *self, PyObject *name, PyObject *args, PyObject *kwargs)
 {
@@ -220,9 +233,7 @@ sync_call(SyncClientObject *self, PyObject *name, PyObject *args, PyObject *kwar
         reset_socket(self);
         PyErr_Clear();
         if (err == EAGAIN) {
-            PyErr_Format(self->st->TimeoutError, "pseud: could not send %R within %g s",
-                         name, self->timeout);
-            return NULL;
+            return raise_timeout(self, "could not send", name);
         }
         return errors_raise_what(self->st, err, "sending the request");
     }
@@ -250,9 +261,7 @@ sync_call(SyncClientObject *self, PyObject *name, PyObject *args, PyObject *kwar
             PyErr_Restore(et, ev, tb);
             return NULL;
         }
-        PyErr_Format(self->st->TimeoutError, "pseud: no reply to %R within %g s",
-                     name, self->timeout);
-        return NULL;
+        return raise_timeout(self, "no reply to", name);
     }
     PyObject *result = NULL;
     if (total < 0) {

@@ -23,7 +23,8 @@ def make_server(request):
     made = []
 
     def factory(user_id=None, endpoint='tcp://127.0.0.1:*', start=True, **options):
-        server = pseud.Server(user_id or unique('srv'), **options)
+        # bytes: tests put the server's user_id (read back as given) in frames
+        server = pseud.Server(user_id or unique('srv').encode(), **options)
         made.append(server)
         bound = server.bind(endpoint)
         if start:

@@ -46,7 +46,7 @@ def run_cli(tmp_path, *args, extra_path=None):
     with open(out_path, 'w') as out, open(err_path, 'w') as err:
         proc = subprocess.Popen([sys.executable, '-m', 'pseud'] + list(args),
                                 stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                env=_env(extra_path))
+                                env=_env(extra_path), cwd=str(tmp_path))
     deadline = time.monotonic() + SUBPROCESS_LIMIT
     while proc.poll() is None:
         if time.monotonic() > deadline:
@@ -113,7 +113,7 @@ def serve_cli(tmp_path):
                 [sys.executable, '-m', 'pseud', 'serve', target,
                  '--bind', 'tcp://127.0.0.1:*', '--id', server_id] + list(args),
                 stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                env=_env(extra_path))
+                env=_env(extra_path), cwd=str(tmp_path))
         served = Served(proc, out_path, err_path)
         served.server_id = server_id
         started.append(served)
@@ -295,9 +295,9 @@ def test_trusted_curve_with_a_given_key_pair(make_server, tmp_path):
     server.auth_backend.known_identities[b'carol'] = client_public
     server.register_rpc(name='whoami', with_identity=True)(lambda user_id: user_id)
     ran = run_cli(tmp_path, 'call', endpoint, server.user_id.decode(), 'whoami',
-                  '--curve-server-key', server_public.decode(),
-                  '--curve-public-key', client_public.decode(),
-                  '--curve-secret-key', client_secret.decode())
+                  '--curve-server-key=' + server_public.decode(),
+                  '--curve-public-key=' + client_public.decode(),
+                  '--curve-secret-key=' + client_secret.decode())
     assert ran.code == 0, ran
     assert json.loads(ran.out) == "b'carol'"
 
@@ -309,7 +309,7 @@ def test_untrusted_curve_with_a_generated_key_pair_logs_in(make_server, tmp_path
     server.auth_backend.user_map[b'dave'] = b'sesame'
     server.register_rpc(name='add')(lambda a, b: a + b)
     ran = run_cli(tmp_path, 'call', endpoint, server.user_id.decode(), 'add', '1', '2',
-                  '--curve-server-key', server_public.decode(),
+                  '--curve-server-key=' + server_public.decode(),
                   '--user', 'dave', '--password', 'sesame')
     assert ran.code == 0, ran
     assert json.loads(ran.out) == 3
@@ -390,7 +390,7 @@ def test_serve_untrusted_curve_and_call_with_a_login(serve_cli, service_module, 
                        extra_path=directory)
     server_key = served.line('server public key ').split()[-1]
     call = ('call', served.endpoint, served.server_id, 'add', '20', '22',
-            '--curve-server-key', server_key)
+            '--curve-server-key=' + server_key)
     ran = run_cli(tmp_path, *call, '--user', 'erin', '--password', 'pw')
     assert (ran.code, json.loads(ran.out)) == (0, 42), ran
     ran = run_cli(tmp_path, *call, '--user', 'erin', '--password', 'nope',

@@ -278,11 +278,13 @@ def test_tzlocal_state_must_be_tzlocals(packer):
         dict(good, _hasdst=dateutil_tz.tzutc()),               # an object
     ]
     when = datetime.datetime(2020, 1, 1)
+    # the object in the last state pickles with a NEWOBJ of its own on some
+    # Pythons (3.10): refused for that before its attributes are compared
+    refusal = 'differs from the attributes|more than one NEWOBJ'
     for state in bad_states:
-        _refused(packer, _tzlocal_newobj(state), match='differs from the attributes',
-                 codes=(123,))
+        _refused(packer, _tzlocal_newobj(state), match=refusal, codes=(123,))
         _refused(packer, _datetime_with(_tzlocal_newobj(state), when),
-                 match='differs from the attributes', codes=(125,))
+                 match=refusal, codes=(125,))
 
 
 def test_tzlocal_build_may_not_change_class_or_slots(packer):

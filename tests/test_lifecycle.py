@@ -1,4 +1,4 @@
-"""Lifecycle and leaks (SPEC section 3, DESIGN "Pitfalls"): file descriptors,
+"""Lifecycle and leaks (docs/guide/calls.rst, docs/architecture.rst): file descriptors,
 futures, greenlets and memory per call, never-resolved futures, stop() in
 awkward places, collectability of stopped objects, many RPCs at once, and a
 server coming back under the same identity.
@@ -25,7 +25,6 @@ from conftest import unique
 
 pytestmark = pytest.mark.timeout(60)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # ------------------------------------------------------------- helpers
@@ -595,6 +594,7 @@ def test_clearing_future_pool_from_python_does_not_crash():
         print('survived')
     ''')
     out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
-                         timeout=30, cwd=ROOT, env=dict(os.environ))
+                         timeout=30, cwd=os.path.dirname(os.path.abspath(__file__)),
+                         env=dict(os.environ))
     assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
     assert out.stdout.strip() == 'survived'

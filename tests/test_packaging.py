@@ -75,9 +75,11 @@ def test_sdist_builds_without_libzmq_installs_and_passes_tests(tmp_path):
     with tarfile.open(sdist) as tar:
         names = {name.split('/', 1)[1] for name in tar.getnames() if '/' in name}
     for needed in ('LICENSE', 'README.md', 'setup.py', 'pyproject.toml', 'tox.ini',
-                   'MANIFEST.in', 'requirements-dev.txt', 'src/rpc.c', 'src/rpc.h',
+                   'toxfile.py', 'MANIFEST.in', 'requirements-dev.txt', 'src/rpc.c', 'src/rpc.h',
                    'pseud/__init__.py', 'pseud/_pseud.pyi', 'pseud/py.typed',
-                   'pseud/cli.py', 'tests/conftest.py', 'tests/interop/upstream_peer.py',
+                   'pseud/cli.py', 'pseud/_gevent.py', 'pseud/_plugin.py',
+                   'tests/conftest.py', 'tests/upstream/PORTING.md',
+                   'tests/upstream/test_auth.py', 'tests/interop/upstream_peer.py',
                    'tests/interop/requirements.txt', 'tests/typing/readme_snippets.py',
                    'examples/server.py', 'examples/client.py', 'scripts/test.sh',
                    'scripts/wheel.sh', 'bench/run.sh'):

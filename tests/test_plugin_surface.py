@@ -1,4 +1,4 @@
-"""What plugins see of an RPC (SPEC sections 6 and 7), beyond
+"""What plugins see of an RPC (docs/guide/plugins.rst), beyond
 tests/test_security.py: rpc.socket options, rpc.context helper sockets,
 read_forever, send_message, timers, z85/curve helpers, predicates and
 routing through a custom security backend, heartbeat plugins, the

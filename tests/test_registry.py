@@ -1,4 +1,4 @@
-"""Registry, RPCCallable, predicates and register_rpc (SPEC section 4)."""
+"""Registry, RPCCallable, predicates and register_rpc (docs/guide/registries.rst)."""
 import functools
 import os
 import subprocess
@@ -367,8 +367,8 @@ def test_builtin_predicates_are_registered():
 def test_builtin_predicates_whatever_the_import_order(first):
     code = ('import %s, pseud._pseud as p; '
             'assert sorted(p.predicates) == ["default", "restricted"]' % first)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    subprocess.run([sys.executable, '-c', code], check=True, cwd=root)
+    here = os.path.dirname(os.path.abspath(__file__))
+    subprocess.run([sys.executable, '-c', code], check=True, cwd=here)
 
 
 # -- RPCCallable -------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Security and heartbeat plugins over real sockets (SPEC sections 6, 7)."""
+"""Security and heartbeat plugins over real sockets (docs/guide/security.rst, docs/guide/heartbeats.rst)."""
 import gevent
 import pytest
 
@@ -68,7 +68,7 @@ def test_plaintext_client_cannot_talk_to_plain_server(make_server, make_client):
 
 # ----------------------------------------------------------- trusted_peer
 
-def test_seed_server_calls_client_by_user_id(make_server, make_client):
+def test_documented_server_calls_client_by_user_id(make_server, make_client):
     server, bound = make_server('service', security_plugin='trusted_peer')
     client = make_client('service', bound, security_plugin='plain',
                          user_id='client1', password='')

@@ -1,5 +1,5 @@
-"""_pseud.Context / Socket / Frame: pyzmq-like sockets for plugins (SPEC
-section 6), cooperative under gevent, with no dependency on pyzmq."""
+"""_pseud.Context / Socket / Frame: pyzmq-like sockets for plugins
+(docs/guide/plugins.rst), cooperative under gevent, with no dependency on pyzmq."""
 import errno
 import gc
 import os

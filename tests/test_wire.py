@@ -1,4 +1,5 @@
-"""Wire protocol v1 against raw pyzmq peers (SPEC sections 3, 5, 8, 9).
+"""Wire protocol v1 against raw pyzmq peers (docs/guide/calls.rst,
+docs/guide/errors.rst, docs/protocol.rst).
 
 Every raw socket here is a `zmq.green` socket: a blocking pyzmq call would
 freeze the gevent hub the pseud reader runs on. Receives always go through
@@ -901,8 +902,8 @@ def test_server_unpackable_result_with_unprintable_error(make_server, make_clien
 
 
 def test_client_error_timeouterror_is_the_builtin(make_client, raw_server):
-    # SPEC 5 looks the name up in builtins first: 'TimeoutError' from the
-    # peer becomes the builtin, not pseud.interfaces.TimeoutError
+    # docs/guide/errors.rst: the name is looked up in builtins first:
+    # 'TimeoutError' from the peer becomes the builtin, not pseud.interfaces.TimeoutError
     import builtins
     sock, endpoint, rid = raw_server
     client = make_client(rid, endpoint)

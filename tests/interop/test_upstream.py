@@ -1,11 +1,11 @@
 """Interoperability with upstream pseud 1.0.1 (PyPI), wire protocol v1
-(SPEC sections 5 and 8): our server on this process's gevent hub against an
+(docs/guide/errors.rst, docs/protocol.rst): our server on this process's gevent hub against an
 upstream client process, and an upstream server process against our Client.
 
 Upstream runs in its own environment (.venv-interop, made by
 scripts/setup-env.sh: pseud_interop_venv; scripts/test.sh exports its
 python as PSEUD_INTEROP_PYTHON) through upstream_peer.py, which applies the
-pyzmq/msgpack shims of /work/shared/INTEROP.md. Without that variable (a
+pyzmq/msgpack shims upstream 1.0.1 needs on today's pyzmq and msgpack. Without that variable (a
 bare `pytest`) these tests skip, saying so.
 
 The test process never blocks its hub on a subprocess: output goes to
@@ -361,7 +361,7 @@ def test_upstream_client_is_anonymous_with_noop(ours):
 
 def test_upstream_syncclient_to_our_server(ours):
     # upstream's SyncClient talks through a REQ socket: our ROUTER gets the
-    # same six frames (SPEC 8) and answers to the REQ envelope
+    # same six frames (docs/protocol.rst) and answers to the REQ envelope
     server, results = ours([
         call('string.upper', 'sync'),
         call('echo', *PLAIN_ARGS, when=DATES['utc']),
@@ -536,7 +536,7 @@ def test_upstream_cannot_take_int_map_keys(upstream_server):
     # Upstream 1.0.1 limitation (with msgpack >= 1.0, strict_map_key): a map
     # with int keys cannot be unpacked there; upstream's reader task dies on
     # the exception, so the call (and later ones) time out instead of
-    # answering ERROR. We decode int keys (SPEC 8); upstream does not.
+    # answering ERROR. We decode int keys (docs/protocol.rst); upstream does not.
     peer, client = upstream_server(timeout=1)
     with pytest.raises(gevent.Timeout):
         client.echo({1: 'one'}).get()

@@ -1,4 +1,4 @@
-"""Security plugins across implementations (SPEC section 6): upstream pseud
+"""Security plugins across implementations (docs/guide/security.rst): upstream pseud
 1.0.1 with PLAIN and CURVE backends against our built-in plugins, both ways.
 
 Upstream 1.0.1 ships only the noop backend; upstream_plugins.py defines
@@ -374,7 +374,7 @@ def test_send_to_follows_a_reconnected_upstream_client(make_server, upstream_cli
 
 
 def test_send_to_before_the_first_message_times_out(make_server, upstream_client):
-    # a client is addressable only after its first message (SPEC 6)
+    # a client is addressable only after its first message (docs/guide/security.rst)
     server, endpoint = secure_server(make_server, security_plugin='trusted_peer',
                                      timeout=REFUSED)
     with pytest.raises(gevent.Timeout):
@@ -388,8 +388,8 @@ def test_send_to_before_the_first_message_times_out(make_server, upstream_client
     assert not server.future_pool
 
 
-def test_our_seed_style_client_with_empty_password(plain_upstream_server, make_client):
-    # the seed's password='' sends PLAIN with an empty password; the test
+def test_our_documented_client_with_empty_password(plain_upstream_server, make_client):
+    # the documented password='' sends PLAIN with an empty password; the test
     # backend's rule (login == password) refuses it, and says so in its log
     user_id, endpoint = plain_upstream_server
     client = make_client(user_id, endpoint, security_plugin='plain',
