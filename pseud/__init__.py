@@ -18,6 +18,7 @@ except ImportError:
 
 from . import interfaces, utils  # noqa: F401
 from . import auth, heartbeat, predicate  # noqa: F401  (register built-in plugins)
+from .broker import Broker
 from .client import Client
 from .server import Server
 from ._pseud import SyncClient, curve_keypair, z85_decode, z85_encode
@@ -26,5 +27,5 @@ from ._version import __version__
 #: upstream's base class of SyncClient; here the native SyncClient itself
 SyncBaseRPC = SyncClient
 
-__all__ = ['Client', 'Server', 'SyncClient', 'SyncBaseRPC', 'curve_keypair',
+__all__ = ['Broker', 'Client', 'Server', 'SyncClient', 'SyncBaseRPC', 'curve_keypair',
            'z85_encode', 'z85_decode', '__version__']

@@ -3,6 +3,8 @@ pseud server, or serve the functions of a Python module.
 
     pseud call ENDPOINT SERVER_ID method.name [ARG...] [--kw NAME=VALUE]...
     pseud serve module[:object] --bind ENDPOINT [--id ID] [-v]
+    pseud serve module[:object] --broker ENDPOINT --id ID      (a broker's worker)
+    pseud broker --frontend ENDPOINT --backend ENDPOINT --id ID
 
 ``pseud <command> --help`` says the rest. Exit codes of ``call``: 0 the
 result was printed, 1 the remote side raised (class, message and remote
@@ -21,6 +23,7 @@ import time
 from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 import pseud
+from pseud import _broker_cli
 
 log = logging.getLogger('pseud.cli')
 
@@ -289,13 +292,23 @@ def run_serve(args: argparse.Namespace) -> int:
             backend.user_map[user.encode()] = password.encode()
         for name, func in callables:
             server.register_rpc(logged(name, func) if args.verbose else func, name=name)
-        bound = [server.bind(endpoint) for endpoint in args.bind]
+        if args.broker:
+            if args.security != 'none':
+                raise UsageError('--security goes to the broker (pseud broker --security), '
+                                 'not to its workers')
+            for endpoint in args.broker:
+                server.connect_broker(endpoint)
+            bound = []
+        else:
+            bound = [server.bind(endpoint) for endpoint in args.bind]
         server.start()
         if server.public_key is not None:
             print('server public key %s' % server.public_key.decode(), flush=True)
         print('exposing %s' % ', '.join(name for name, _ in callables), flush=True)
         for endpoint in bound:
             print('serving %r on %s' % (args.id, endpoint), flush=True)
+        for endpoint in args.broker or ():
+            print('serving %r through the broker at %s' % (args.id, endpoint), flush=True)
         done = gevent.event.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             gevent.signal_handler(signum, done.set)
@@ -356,6 +369,16 @@ public key is printed.
 """ % (MAX_DEPTH,)
 
 
+BROKER_HELP = """\
+Run a load-balancing broker: clients connect to --frontend exactly as to a
+server whose id is --id; workers (`pseud serve TARGET --broker BACKEND --id
+ID`, or Server(ID).connect_broker(BACKEND)) connect to --backend. Each call
+goes to the worker with the fewest calls in flight; calls wait (bounded by
+--max-queue and --timeout) while none is free. Runs until Ctrl-C or
+SIGTERM. See docs/guide/scaling.rst.
+"""
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
@@ -395,8 +418,12 @@ def build_parser() -> argparse.ArgumentParser:
         'serve', help='serve the callables of a module', description=SERVE_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument('target', metavar='TARGET', help='module or module:object')
-    serve.add_argument('--bind', action='append', required=True, metavar='ENDPOINT',
+    where = serve.add_mutually_exclusive_group(required=True)
+    where.add_argument('--bind', action='append', metavar='ENDPOINT',
                        help='e.g. tcp://*:5555 or tcp://127.0.0.1:* (repeatable)')
+    where.add_argument('--broker', action='append', metavar='ENDPOINT',
+                       help="serve as a worker of the broker whose backend is at ENDPOINT "
+                       "(pseud broker; --id is the service's id)")
     serve.add_argument('--id', default='pseud', help="the server's user_id "
                        "(the SERVER_ID clients call; default 'pseud')")
     serve.add_argument('--security', default='none',
@@ -413,6 +440,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument('-v', '--verbose', action='store_true',
                        help='log each call at INFO on stderr')
     serve.set_defaults(run=run_serve)
+
+    broker = commands.add_parser(
+        'broker', help='run a load-balancing broker for a service',
+        description=BROKER_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _broker_cli.build_parser(broker)
+    broker.set_defaults(run=_broker_cli.run)
     return parser
 
 

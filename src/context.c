@@ -91,8 +91,8 @@ ctx_dealloc(PyObject *op)
 
 static PyMethodDef ctx_methods[] = {
     {"instance", ctx_instance, METH_NOARGS | METH_CLASS,
-     "instance() -> the process-wide context (the one every pseud RPC uses)."},
-    {"socket", ctx_socket, METH_O, "socket(kind) -> a new _pseud.Socket (kind: ROUTER, ...)."},
+     "instance($type, /)\n--\n\nThe process-wide context (the one every pseud RPC uses)."},
+    {"socket", ctx_socket, METH_O, "socket($self, kind, /)\n--\n\nA new _pseud.Socket of that kind (ROUTER, ...)."},
     {NULL},
 };
 
@@ -103,7 +103,7 @@ static PyGetSetDef ctx_getset[] = {
 };
 
 static PyType_Slot ctx_slots[] = {
-    {Py_tp_doc, "The process-wide libzmq context of pseud (never terminated by Python "
+    {Py_tp_doc, "Context()\n--\n\nThe process-wide libzmq context of pseud (never terminated by Python "
                 "code: the module owns it). Context() and Context.instance() return it."},
     {Py_tp_new, ctx_new},
     {Py_tp_dealloc, ctx_dealloc},
@@ -231,13 +231,13 @@ mod_strerror(PyObject *module, PyObject *arg)
 
 static PyMethodDef context_functions[] = {
     {"curve_keypair", mod_curve_keypair, METH_NOARGS,
-     "curve_keypair() -> (public, secret): a new CURVE key pair, Z85 bytes."},
+     "curve_keypair($module, /)\n--\n\nA new CURVE key pair (public, secret), Z85-encoded bytes."},
     {"z85_encode", mod_z85_encode, METH_O,
-     "z85_encode(data) -> Z85 bytes; len(data) must be a multiple of 4."},
+     "z85_encode($module, data, /)\n--\n\ndata in Z85, as bytes; len(data) must be a multiple of 4."},
     {"z85_decode", mod_z85_decode, METH_O,
-     "z85_decode(bytes|str) -> bytes; the length must be a multiple of 5."},
-    {"has", mod_has, METH_O, "has(capability) -> bool (zmq_has: 'curve', 'ipc', ...)."},
-    {"strerror", mod_strerror, METH_O, "strerror(errno) -> libzmq's message for it."},
+     "z85_decode($module, data, /)\n--\n\nDecode Z85 bytes or str; the length must be a multiple of 5."},
+    {"has", mod_has, METH_O, "has($module, capability, /)\n--\n\nWhether libzmq has that capability (zmq_has: 'curve', 'ipc', ...)."},
+    {"strerror", mod_strerror, METH_O, "strerror($module, errno, /)\n--\n\nlibzmq's message for that error number."},
     {NULL},
 };
 

@@ -23,6 +23,22 @@ convert_identity(PyObject *value, const char *what)
 }
 
 PyObject *
+convert_frame(PyObject *value, Py_ssize_t index)
+{
+    if (PyBytes_Check(value))
+        return Py_NewRef(value);
+    if (PyUnicode_Check(value))
+        return PyUnicode_AsUTF8String(value);
+    /* checked first: PyBytes_FromObject would also take a list of ints */
+    if (PyObject_CheckBuffer(value))
+        return PyBytes_FromObject(value);
+    PyErr_Format(PyExc_TypeError,
+                 "pseud: frame %zd must be bytes, str or a bytes-like object, not %.100s",
+                 index, Py_TYPE(value)->tp_name);
+    return NULL;
+}
+
+PyObject *
 convert_endpoint(PyObject *endpoint)
 {
     PyObject *res;

@@ -10,6 +10,12 @@
  * is a TypeError naming `what`. New reference. */
 PyObject *convert_identity(PyObject *value, const char *what);
 
+/* One frame of a message a plugin sends (RPC.send_message): bytes as they
+ * are, str as UTF-8 (identities read back as str when given as str), any
+ * other bytes-like object copied into bytes. New reference; a TypeError
+ * naming frame `index` otherwise. */
+PyObject *convert_frame(PyObject *value, Py_ssize_t index);
+
 /* An endpoint given as str or bytes, as bytes for libzmq (new reference).
  * TypeError for other types, ValueError for a NUL character: libzmq would
  * silently use what comes before it. The one endpoint conversion of the

@@ -111,7 +111,7 @@ zmqerror_dealloc(PyObject *self)
 }
 
 static PyType_Slot zmqerror_slots[] = {
-    {Py_tp_doc, "ZMQError(errno=None, msg=None): a libzmq call failed; `errno` is its "
+    {Py_tp_doc, "ZMQError(errno=None, msg=None)\n--\n\nA libzmq call failed; `errno` is its "
                 "error number, `strerror` libzmq's message for it. An OSError."},
     {Py_tp_init, zmqerror_init},
     {Py_tp_str, zmqerror_str},
@@ -128,7 +128,7 @@ static PyType_Spec zmqerror_spec = {
 };
 
 static PyType_Slot again_slots[] = {
-    {Py_tp_doc, "Again(errno=EAGAIN, msg=None): nothing to receive / no room to send "
+    {Py_tp_doc, "Again(errno=EAGAIN, msg=None)\n--\n\nNothing to receive / no room to send "
                 "without blocking (DONTWAIT), or ZMQ_RCVTIMEO / ZMQ_SNDTIMEO expired."},
     {Py_tp_init, again_init},
     {Py_tp_traverse, zmqerror_traverse},

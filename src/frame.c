@@ -142,7 +142,7 @@ static PyGetSetDef frame_getset[] = {
 
 static PyMethodDef frame_methods[] = {
     {"get", frame_get, METH_O,
-     "get(property) -> str metadata via zmq_msg_gets (e.g. 'User-Id', "
+     "get($self, property, /)\n--\n\nMetadata: a str via zmq_msg_gets (e.g. 'User-Id', "
      "'Socket-Type'), or an int via zmq_msg_get for an int property."},
     {"__bytes__", frame_bytes_method, METH_NOARGS, NULL},
     {NULL},

@@ -632,29 +632,29 @@ Future_repr(PyObject *self)
 
 static PyMethodDef Future_methods[] = {
     {"set", (PyCFunction)(void (*)(void))Future_set, METH_VARARGS | METH_KEYWORDS,
-     "set(value=None): resolve with a value and wake the waiters."},
+     "set($self, /, value=None)\n--\n\nResolve with a value and wake the waiters."},
     {"set_exception", (PyCFunction)(void (*)(void))Future_set_exception,
      METH_VARARGS | METH_KEYWORDS,
-     "set_exception(exception, exc_info=None): resolve with an exception "
+     "set_exception($self, /, exception, exc_info=None)\n--\n\nResolve with an exception "
      "(an instance, or a class to instantiate)."},
     {"get", (PyCFunction)(void (*)(void))Future_get, METH_VARARGS | METH_KEYWORDS,
-     "get(block=True, timeout=None): the value, or raise the exception; "
+     "get($self, /, block=True, timeout=None)\n--\n\nThe value, or raise the exception; "
      "raises gevent.Timeout if not ready in time."},
-    {"get_nowait", Future_get_nowait, METH_NOARGS, "get(block=False)."},
+    {"get_nowait", Future_get_nowait, METH_NOARGS, "get_nowait($self, /)\n--\n\nget(block=False)."},
     {"result", (PyCFunction)(void (*)(void))Future_result, METH_VARARGS | METH_KEYWORDS,
-     "result(timeout=None): get(timeout=timeout)."},
+     "result($self, /, timeout=None)\n--\n\nget(timeout=timeout)."},
     {"wait", (PyCFunction)(void (*)(void))Future_wait, METH_VARARGS | METH_KEYWORDS,
-     "wait(timeout=None): block until ready or timeout; return value (None "
+     "wait($self, /, timeout=None)\n--\n\nBlock until ready or timeout; return the value (None "
      "if not ready or failed)."},
-    {"ready", Future_ready, METH_NOARGS, "True once resolved."},
-    {"done", Future_ready, METH_NOARGS, "ready()."},
-    {"successful", Future_successful, METH_NOARGS, "True if resolved with a value."},
-    {"cancel", Future_false, METH_NOARGS, "Cannot be cancelled: returns False."},
-    {"cancelled", Future_false, METH_NOARGS, "Always False."},
+    {"ready", Future_ready, METH_NOARGS, "ready($self, /)\n--\n\nTrue once resolved."},
+    {"done", Future_ready, METH_NOARGS, "done($self, /)\n--\n\nready()."},
+    {"successful", Future_successful, METH_NOARGS, "successful($self, /)\n--\n\nTrue if resolved with a value."},
+    {"cancel", Future_false, METH_NOARGS, "cancel($self, /)\n--\n\nCannot be cancelled: returns False."},
+    {"cancelled", Future_false, METH_NOARGS, "cancelled($self, /)\n--\n\nAlways False."},
     {"rawlink", Future_rawlink, METH_O,
-     "rawlink(callback): call callback(self) from the hub once ready."},
-    {"link", Future_rawlink, METH_O, "Same as rawlink()."},
-    {"unlink", Future_unlink, METH_O, "unlink(callback): remove a link if present."},
+     "rawlink($self, callback, /)\n--\n\nCall callback(self) from the hub once ready."},
+    {"link", Future_rawlink, METH_O, "link($self, callback, /)\n--\n\nSame as rawlink()."},
+    {"unlink", Future_unlink, METH_O, "unlink($self, callback, /)\n--\n\nRemove a link if present."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -672,7 +672,7 @@ static PyMemberDef Future_members[] = {
 };
 
 static PyType_Slot Future_slots[] = {
-    {Py_tp_doc, "A future result compatible with gevent.event.AsyncResult."},
+    {Py_tp_doc, "Future()\n--\n\nA future result compatible with gevent.event.AsyncResult."},
     {Py_tp_new, Future_new},
     {Py_tp_dealloc, Future_dealloc},
     {Py_tp_traverse, Future_traverse},

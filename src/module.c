@@ -1,6 +1,7 @@
 /* pseud._pseud: module init (multi-phase, module state), exceptions, the
  * shared libzmq context and the logger. */
 #include "module.h"
+#include "broker.h"
 #include "codec.h"
 #include "errors.h"
 #include "registry.h"
@@ -100,7 +101,8 @@ pseud_exec(PyObject *module)
         || socket_init_module(module, st) < 0
         || frame_init_module(module, st) < 0
         || sockopt_init_module(module) < 0
-        || zap_init_module(module) < 0)
+        || zap_init_module(module) < 0
+        || broker_init_module(module) < 0)
         return -1;
 
     int major, minor, patch;

@@ -329,13 +329,13 @@ Packer_get_max_depth(PackerObject *self, void *closure)
 
 static PyMethodDef Packer_methods[] = {
     {"packb", (PyCFunction)Packer_packb, METH_O,
-     "packb(obj) -> bytes\n\nEncode obj as one msgpack object."},
+     "packb($self, obj, /)\n--\n\nEncode obj as one msgpack object (bytes)."},
     {"unpackb", (PyCFunction)Packer_unpackb, METH_O,
-     "unpackb(data) -> object\n\nDecode the single msgpack object filling the "
+     "unpackb($self, data, /)\n--\n\nDecode the single msgpack object filling the "
      "bytes-like data. Raises ValueError on malformed input."},
     {"register_ext_handler", (PyCFunction)(void (*)(void))Packer_register_ext_handler,
      METH_VARARGS | METH_KEYWORDS,
-     "register_ext_handler(code, cls, pack, unpack)\n\nAdd an ext type: instances "
+     "register_ext_handler($self, /, code, cls, pack, unpack)\n--\n\nAdd an ext type: instances "
      "of cls are packed as ext `code` with pack(obj) -> bytes and decoded with "
      "unpack(bytes). ValueError if code is already used."},
     {NULL, NULL, 0, NULL},
@@ -350,7 +350,7 @@ static PyGetSetDef Packer_getset[] = {
 };
 
 PyDoc_STRVAR(Packer_doc,
-"Packer(translation_table=None, max_depth=128)\n\n"
+"Packer(translation_table=None, max_depth=128)\n--\n\n"
 "msgpack encoder/decoder. translation_table maps ext codes to\n"
 "(cls, pack, unpack) and is merged over the defaults (123 tzinfo,\n"
 "124 timedelta, 125 datetime, 126 date, carried as pickles as upstream\n"

@@ -190,7 +190,7 @@ rpccallable_get_with_identity(RPCCallableObject *self, void *Py_UNUSED(closure))
 static PyMethodDef rpccallable_methods[] = {
     {"test", (PyCFunction)(void (*)(void))rpccallable_test,
      METH_VARARGS | METH_KEYWORDS,
-     "test(*args, **kwargs) -> bool: whether the predicate of this callable's "
+     "test($self, /, *args, **kwargs)\n--\n\nWhether the predicate of this callable's "
      "domain accepts (always True for 'default')."},
     {NULL, NULL, 0, NULL},
 };
@@ -224,7 +224,7 @@ static PyType_Slot rpccallable_slots[] = {
     {Py_tp_members, rpccallable_members},
     {Py_tp_getset, rpccallable_getset},
     {Py_tp_doc, (void *)
-     "RPCCallable(func, name, domain='default', with_identity=False)\n\n"
+     "RPCCallable(func, name, domain='default', with_identity=False)\n--\n\n"
      "A callable registered for RPC; calling it calls func."},
     {0, NULL},
 };
@@ -651,18 +651,18 @@ registry_len(RegistryObject *self)
 
 static PyMethodDef registry_methods[] = {
     {"register", (PyCFunction)registry_register, METH_O,
-     "register(rpc_callable): add it, replacing the entry of the same "
+     "register($self, rpc_callable, /)\n--\n\nAdd it, replacing the entry of the same "
      "(name, domain)."},
     {"unregister", (PyCFunction)(void (*)(void))registry_unregister,
      METH_VARARGS | METH_KEYWORDS,
-     "unregister(name, domain='default') -> bool: remove that entry; "
+     "unregister($self, /, name, domain='default')\n--\n\nRemove that entry; return "
      "whether there was one."},
     {"lookup", (PyCFunction)(void (*)(void))registry_lookup_meth,
      METH_VARARGS | METH_KEYWORDS,
-     "lookup(name, **predicate_kwargs) -> RPCCallable, or raise "
+     "lookup($self, name, /, **predicate_kwargs)\n--\n\nThe RPCCallable, or raise "
      "ServiceNotFoundError(name)."},
     {"names", (PyCFunction)registry_names, METH_NOARGS,
-     "names() -> sorted list of the names visible from this registry "
+     "names($self, /)\n--\n\nSorted list of the names visible from this registry "
      "(own and bases)."},
     {NULL, NULL, 0, NULL},
 };
@@ -686,7 +686,7 @@ static PyType_Slot registry_slots[] = {
     {Py_sq_contains, registry_contains},
     {Py_sq_length, registry_len},
     {Py_tp_doc, (void *)
-     "Registry(name='', bases=())\n\n"
+     "Registry(name='', bases=())\n--\n\n"
      "RPC callables by (name, domain); lookups fall back on the bases."},
     {0, NULL},
 };
@@ -726,7 +726,7 @@ register_predicate_class(PyObject *module, PyObject *args)
 
 static PyMethodDef registry_module_methods[] = {
     {"register_predicate_class", register_predicate_class, METH_VARARGS,
-     "register_predicate_class(name, cls) -> cls: the predicate of domain "
+     "register_predicate_class($module, name, cls, /)\n--\n\nMake cls the predicate of domain "
      "`name`; cls(rpc_callable).test(**kwargs) decides."},
     {NULL, NULL, 0, NULL},
 };

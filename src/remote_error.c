@@ -192,7 +192,7 @@ remote_error_rebuild(pseud_state *st, PyObject *triple)
 
 static PyMethodDef remote_error_functions[] = {
     {"format_remote_traceback", format_remote_traceback_py, METH_O,
-     "format_remote_traceback(text): a remote traceback framed for display."},
+     "format_remote_traceback($module, text, /)\n--\n\nA remote traceback framed for display."},
     {NULL},
 };
 

@@ -11,6 +11,7 @@
  * for good). */
 #include "rpc.h"
 #include "rpc_object.h"
+#include "broker.h"
 #include "convert.h"
 #include "errors.h"
 #include "green.h"
@@ -52,6 +53,28 @@ configure_plugin(PyObject *plugin)
     return 0;
 }
 
+/* Worker mode (docs/guide/scaling.rst): every worker of a service needs
+ * its own routing id at the broker's backend, the service id + '.' + this
+ * process's random message-id prefix in hex; PROBE_ROUTER announces it to
+ * the broker on each (re)connect, heartbeats notice a broker host gone. */
+static int
+worker_socket_options(RPCObject *self, void *s)
+{
+    char rid[256];
+    Py_ssize_t n = PyBytes_GET_SIZE(self->user_id);
+    memcpy(rid, PyBytes_AS_STRING(self->user_id), n);
+    rid[n++] = '.';
+    for (int k = 0; k < 8; k++)
+        n += snprintf(rid + n, 3, "%02x", self->msgids.prefix[k]);
+    int one = 1, ivl = 500, timeout = 1500;
+    if (zmq_setsockopt(s, ZMQ_ROUTING_ID, rid, n) != 0
+        || zmq_setsockopt(s, ZMQ_PROBE_ROUTER, &one, sizeof(one)) != 0
+        || zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl)) != 0
+        || zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof(timeout)) != 0)
+        return -1;
+    return 0;
+}
+
 static int
 setup_socket(RPCObject *self)
 {
@@ -79,9 +102,10 @@ setup_socket(RPCObject *self)
         || zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero)) != 0
         || zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one)) != 0
         || (maxsize > 0 && zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxsize, sizeof(maxsize)) != 0)
-        || (self->is_server && self->user_id != Py_None
+        || (self->is_server && self->user_id != Py_None && self->broker_id == NULL
             && zmq_setsockopt(s, ZMQ_ROUTING_ID, PyBytes_AS_STRING(self->user_id),
-                              PyBytes_GET_SIZE(self->user_id)) != 0)) {
+                              PyBytes_GET_SIZE(self->user_id)) != 0)
+        || (self->broker_id != NULL && worker_socket_options(self, s) < 0)) {
         errors_raise_what(self->st, zmq_errno(), "configuring the socket");
         zmq_close(s);
         return -1;
@@ -109,10 +133,23 @@ setup_socket(RPCObject *self)
     return 0;
 }
 
+static int
+refuse_in_worker_mode(RPCObject *self)
+{
+    if (self->broker_id == NULL)
+        return 0;
+    PyErr_SetString(PyExc_RuntimeError, "pseud: this Server is a broker's worker "
+                    "(connect_broker): it serves only through its broker; use another "
+                    "Server to bind or connect directly");
+    return -1;
+}
+
 static PyObject *
 rpc_bind(PyObject *op, PyObject *endpoint)
 {
     RPCObject *self = RPC(op);
+    if (refuse_in_worker_mode(self) < 0)
+        return NULL;
     PyObject *ep = convert_endpoint(endpoint);
     if (ep == NULL || setup_socket(self) < 0) {
         Py_XDECREF(ep);
@@ -131,10 +168,10 @@ rpc_bind(PyObject *op, PyObject *endpoint)
     return last;
 }
 
+/* connect() and connect_broker(): set the socket up, connect it. */
 static PyObject *
-rpc_connect(PyObject *op, PyObject *endpoint)
+connect_to(RPCObject *self, PyObject *endpoint)
 {
-    RPCObject *self = RPC(op);
     PyObject *ep = convert_endpoint(endpoint);
     if (ep == NULL || setup_socket(self) < 0) {
         Py_XDECREF(ep);
@@ -151,6 +188,77 @@ rpc_connect(PyObject *op, PyObject *endpoint)
     }
     Py_DECREF(ep);
     Py_RETURN_NONE;
+}
+
+static PyObject *
+rpc_connect(PyObject *op, PyObject *endpoint)
+{
+    RPCObject *self = RPC(op);
+    if (refuse_in_worker_mode(self) < 0)
+        return NULL;
+    return connect_to(self, endpoint);
+}
+
+/* A CURVE key option from str or bytes (Z85 or raw: libzmq checks). */
+static int
+set_key(RPCObject *self, int option, PyObject *key, const char *what)
+{
+    PyObject *k = convert_identity(key, what);
+    if (k == NULL)
+        return -1;
+    int rc = zmq_setsockopt(self->sock, option, PyBytes_AS_STRING(k), PyBytes_GET_SIZE(k));
+    if (rc != 0)
+        errors_raise_what(self->st, zmq_errno(), "%s %R (want 40 Z85 characters)", what, k);
+    Py_DECREF(k);
+    return rc != 0 ? -1 : 0;
+}
+
+/* connect_broker(endpoint, broker_public_key=None, public_key=None,
+ * secret_key=None): make this Server a worker of the broker at `endpoint`
+ * (docs/guide/scaling.rst); with the keys, over CURVE. libzmq copies the
+ * options at each connect: keys given once stay for later brokers. */
+static PyObject *
+rpc_connect_broker(PyObject *op, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"endpoint", "broker_public_key", "public_key", "secret_key", NULL};
+    PyObject *endpoint, *server_key = Py_None, *public_key = Py_None, *secret_key = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OOO", kwlist, &endpoint, &server_key,
+                                     &public_key, &secret_key))
+        return NULL;
+    RPCObject *self = RPC(op);
+    if (!self->is_server || self->user_id == Py_None
+        || PyBytes_GET_SIZE(self->user_id) > 200) {
+        PyErr_SetString(PyExc_TypeError, "pseud: connect_broker() is for a Server named "
+                        "by its service id (at most 200 bytes): "
+                        "Server('svc').connect_broker('tcp://broker:5556')");
+        return NULL;
+    }
+    if (self->broker_id == NULL) {
+        if (self->state != RPC_NEW) {
+            PyErr_SetString(PyExc_RuntimeError, "pseud: call connect_broker() before bind() "
+                            "or connect(): a worker serves only through its broker");
+            return NULL;
+        }
+        self->broker_id = PyBytes_FromFormat(BROKER_ID_PREFIX "%s", "");
+        if (self->broker_id == NULL)
+            return NULL;
+        PyBytes_Concat(&self->broker_id, self->user_id);
+        if (self->broker_id == NULL)
+            return NULL;
+    }
+    int curve = server_key != Py_None;
+    if (curve != (public_key != Py_None) || curve != (secret_key != Py_None)) {
+        PyErr_SetString(PyExc_ValueError, "pseud: CURVE to the broker needs "
+                        "broker_public_key, public_key and secret_key together");
+        return NULL;
+    }
+    if (setup_socket(self) < 0)
+        return NULL;
+    if (curve && (set_key(self, ZMQ_CURVE_SERVERKEY, server_key, "broker_public_key") < 0
+                  || set_key(self, ZMQ_CURVE_PUBLICKEY, public_key, "public_key") < 0
+                  || set_key(self, ZMQ_CURVE_SECRETKEY, secret_key, "secret_key") < 0))
+        return NULL;
+    return connect_to(self, endpoint);
 }
 
 /* Wait until libzmq's I/O thread has handled every command this thread
@@ -502,6 +610,7 @@ rpc_clear(PyObject *op)
     Py_CLEAR(self->auth_backend);
     Py_CLEAR(self->heartbeat_backend);
     Py_CLEAR(self->last_endpoint);
+    Py_CLEAR(self->broker_id);
     fdwatch_clear(&self->watch);
     Py_CLEAR(self->socket_obj);
     Py_CLEAR(self->reader_waiter);
@@ -600,8 +709,8 @@ static PyGetSetDef rpc_getset[] = {
 };
 
 static PyMemberDef rpc_members[] = {
-    {"user_id", T_OBJECT, offsetof(RPCObject, user_id), READONLY, "This peer's identity (bytes or None)."},
-    {"peer_routing_id", T_OBJECT, offsetof(RPCObject, peer_routing_id), READONLY, "Routing id calls go to (bytes or None)."},
+    {"user_id", T_OBJECT, offsetof(RPCObject, user_id), READONLY, "This peer's identity, as given (str or bytes; None when unset)."},
+    {"peer_routing_id", T_OBJECT, offsetof(RPCObject, peer_routing_id), READONLY, "Routing id calls go to, as given (str or bytes; None when unset)."},
     {"registry", T_OBJECT, offsetof(RPCObject, registry), READONLY, "The registry incoming calls are looked up in."},
     {"packer", T_OBJECT, offsetof(RPCObject, packer), READONLY, "The msgpack Packer."},
     {"proxy_to", T_OBJECT, offsetof(RPCObject, proxy_to), READONLY, "RPC whose registry serves names this one lacks."},
@@ -614,22 +723,30 @@ static PyMemberDef rpc_members[] = {
 };
 
 static PyMethodDef rpc_methods[] = {
-    {"bind", rpc_bind, METH_O, "bind(endpoint): bind the socket; returns the resolved endpoint."},
-    {"connect", rpc_connect, METH_O, "connect(endpoint): connect the socket."},
-    {"disconnect", rpc_disconnect, METH_O, "disconnect(endpoint)."},
-    {"start", rpc_start, METH_NOARGS, "Start the background reader (harmless if running)."},
-    {"stop", rpc_stop, METH_NOARGS, "Stop the reader and plugins, close the socket; pending calls fail. Idempotent."},
-    {"close", rpc_stop, METH_NOARGS, "Alias of stop()."},
-    {"send_to", rpc_send_to, METH_O, "send_to(user_id): a proxy whose calls go to that peer."},
+    {"bind", rpc_bind, METH_O, "bind($self, endpoint, /)\n--\n\nBind the socket; return the resolved endpoint."},
+    {"connect", rpc_connect, METH_O, "connect($self, endpoint, /)\n--\n\nConnect the socket."},
+    {"connect_broker", (PyCFunction)(void (*)(void))rpc_connect_broker,
+     METH_VARARGS | METH_KEYWORDS,
+     "connect_broker($self, /, endpoint, broker_public_key=None, public_key=None, secret_key=None)\n--\n\n"
+     "Serve as a worker of the broker at endpoint (before any bind/connect)."},
+    {"disconnect", rpc_disconnect, METH_O, "disconnect($self, endpoint, /)\n--\n\nDisconnect the socket from endpoint."},
+    {"start", rpc_start, METH_NOARGS, "start($self, /)\n--\n\nStart the background reader (harmless if running)."},
+    {"stop", rpc_stop, METH_NOARGS, "stop($self, /)\n--\n\nStop the reader and plugins, close the socket; pending calls fail. Idempotent."},
+    {"close", rpc_stop, METH_NOARGS, "close($self, /)\n--\n\nAlias of stop()."},
+    {"send_to", rpc_send_to, METH_O, "send_to($self, user_id, /)\n--\n\nA proxy whose calls go to that peer."},
     {"send_message", rpc_send_message, METH_O,
-     "send_message(frames): send a multipart message on the RPC's socket (for plugins)."},
+     "send_message($self, frames, /)\n--\n\nSend a multipart message on the RPC's socket (for plugins); "
+     "frames are bytes-like, or str sent as UTF-8."},
     {"send_work", (PyCFunction)(void (*)(void))rpc_send_work_method, METH_VARARGS | METH_KEYWORDS,
-     "send_work(user_id, name, *args, **kwargs): send WORK; returns a future."},
+     "send_work($self, user_id, name, /, *args, **kwargs)\n--\n\nSend WORK; return a future."},
     {NULL},
 };
 
 static PyType_Slot rpc_slots[] = {
-    {Py_tp_doc, "Base of Server and Client: a ROUTER socket speaking pseud protocol v1."},
+    {Py_tp_doc, "RPC(user_id=None, peer_routing_id=None, is_server=False, timeout=5.0, "
+                "registry=None, packer=None, proxy_to=None, auth_backend=None, "
+                "heartbeat_backend=None, max_message_size=67108864)\n--\n\n"
+                "Base of Server and Client: a ROUTER socket speaking pseud protocol v1."},
     {Py_tp_new, rpc_new},
     {Py_tp_init, rpc_init},
     {Py_tp_getattro, rpc_getattro},

@@ -225,12 +225,23 @@ rpc_calls_clear(RPCObject *self)
 
 /* ------------------------------------------------------------ sending */
 
+/* A new message id. A worker's call goes to its broker and names the
+ * client it is for after the 16 bytes (docs/guide/scaling.rst). */
 static PyObject *
-next_uuid(RPCObject *self)
+next_uuid(RPCObject *self, PyObject *broker_target)
 {
-    unsigned char raw[16];
+    unsigned char raw[WIRE_MAX_UUID];
     msgid_next(&self->msgids, raw);
-    return PyBytes_FromStringAndSize((const char *)raw, 16);
+    if (broker_target == NULL)
+        return PyBytes_FromStringAndSize((const char *)raw, 16);
+    Py_ssize_t n = PyBytes_GET_SIZE(broker_target);
+    if (n == 0 || n > WIRE_MAX_UUID - 16) {
+        PyErr_Format(PyExc_ValueError, "pseud: a worker reaches clients through its broker "
+                     "by user ids of 1 to %d bytes, not %R", WIRE_MAX_UUID - 16, broker_target);
+        return NULL;
+    }
+    memcpy(raw + 16, PyBytes_AS_STRING(broker_target), n);
+    return PyBytes_FromStringAndSize((const char *)raw, 16 + n);
 }
 
 /* Where work for `user_id` goes: the auth backend may map a user id to a
@@ -270,10 +281,12 @@ rpc_send_work(PyObject *op, PyObject *peer_in, PyObject *name, PyObject *args, P
                         "or use rpc.send_to(user_id)");
         return NULL;
     }
-    PyObject *routing = routing_id_for(self, peer);
-    Py_DECREF(peer);
-    if (routing == NULL)
+    PyObject *routing = self->broker_id != NULL ? Py_NewRef(self->broker_id)
+                                                : routing_id_for(self, peer);
+    if (routing == NULL) {
+        Py_DECREF(peer);
         return NULL;
+    }
 
     /* (name, args, kwargs) on the wire, kwargs {} when none, as upstream
      * sends; packed from its parts, no tuple or empty dict built per call
@@ -284,7 +297,7 @@ rpc_send_work(PyObject *op, PyObject *peer_in, PyObject *name, PyObject *args, P
     msgpack_sbuffer *body = rpc_pack_call(self, name, args, kwargs, &local);
     if (body == NULL)
         goto done;
-    uuid = next_uuid(self);
+    uuid = next_uuid(self, self->broker_id != NULL ? peer : NULL);
     if (uuid == NULL)
         goto done;
     fut = self->st->PendingCall_Type->tp_alloc(self->st->PendingCall_Type, 0);
@@ -337,6 +350,7 @@ done:
     Py_XDECREF(frames);
     Py_XDECREF(uuid);
     Py_DECREF(routing);
+    Py_DECREF(peer);
     return fut;
 }
 

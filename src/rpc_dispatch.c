@@ -347,8 +347,10 @@ handle_message(RPCObject *self, wire_message *m)
 {
     PyObject *routing = PyBytes_FromStringAndSize(m->routing, m->routing_len);
     PyObject *uuid = PyBytes_FromStringAndSize(m->uuid, m->uuid_len);
-    PyObject *user_id = m->user_id != NULL ? PyBytes_FromString(m->user_id)
-                                           : PyBytes_FromStringAndSize(NULL, 0);
+    /* behind a broker the caller is the broker's client, named by the 7th frame */
+    PyObject *user_id = m->has_caller ? PyBytes_FromStringAndSize(m->caller, m->caller_len)
+                        : m->user_id != NULL ? PyBytes_FromString(m->user_id)
+                        : PyBytes_FromStringAndSize(NULL, 0);
     if (routing == NULL || uuid == NULL || user_id == NULL)
         goto done;
     if (plugin_hooks(self, m, user_id, routing, uuid) <= 0)
@@ -399,7 +401,8 @@ drain_batch(RPCObject *self, int *empty)
     wire_message m;
     int handled = 0;
     while (handled < READ_BATCH && self->sock != NULL) {
-        int rc = wire_recv(self->sock, &m);
+        int rc = self->broker_id != NULL ? wire_recv_worker(self->sock, &m)
+                                         : wire_recv(self->sock, &m);
         if (rc == WIRE_NOTHING) {
             if (empty != NULL)
                 *empty = 1;

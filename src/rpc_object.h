@@ -47,6 +47,8 @@ typedef struct {
     double timeout;
     long long max_message_size;
     PyObject *last_endpoint;    /* str or None */
+    PyObject *broker_id;        /* worker mode (connect_broker): the broker's
+                                   routing id, where every message goes; else NULL */
 
     /* incoming (rpc_dispatch.c) */
     PyObject *reader_waiter;    /* Waiter the reader is parked on, or NULL */

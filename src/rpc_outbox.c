@@ -259,19 +259,28 @@ rpc_send_message(PyObject *op, PyObject *frames_in)
     RPCObject *self = (RPCObject *)op;
     if (rpc_require_socket(self) < 0)
         return NULL;
-    PyObject *frames = PySequence_Fast(frames_in, "pseud: send_message() takes a list of frames");
-    if (frames == NULL)
+    PyObject *given = PySequence_Fast(frames_in, "pseud: send_message() takes a list of frames");
+    if (given == NULL)
         return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(frames);
-    PyObject **items = PySequence_Fast_ITEMS(frames);
+    /* A list of bytes this function owns: plugins pass peer_routing_id,
+     * which reads back as str when it was given as str. */
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(given);
+    PyObject *frames = PyList_New(n);
+    if (frames == NULL) {
+        Py_DECREF(given);
+        return NULL;
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (!PyBytes_Check(items[i])) {
-            PyErr_Format(PyExc_TypeError, "pseud: frame %zd must be bytes, not %.100s",
-                         i, Py_TYPE(items[i])->tp_name);
+        PyObject *frame = convert_frame(PySequence_Fast_GET_ITEM(given, i), i);
+        if (frame == NULL) {
             Py_DECREF(frames);
+            Py_DECREF(given);
             return NULL;
         }
+        PyList_SET_ITEM(frames, i, frame);
     }
+    Py_DECREF(given);
+    PyObject **items = PySequence_Fast_ITEMS(frames);
     int rc;
     if (n == WIRE_FRAMES && PyBytes_GET_SIZE(items[1]) == 0 && PyBytes_GET_SIZE(items[4]) == 1
         && PyBytes_GET_SIZE(items[2]) == PSEUD_VERSION_LEN

@@ -533,39 +533,39 @@ static PyGetSetDef sock_getset[] = {
 
 static PyMethodDef sock_methods[] = {
     {"bind", sock_bind, METH_O,
-     "bind(endpoint) -> the endpoint bound (ZMQ_LAST_ENDPOINT, str)."},
-    {"connect", sock_connect, METH_O, "connect(endpoint)"},
-    {"unbind", sock_unbind, METH_O, "unbind(endpoint)"},
-    {"disconnect", sock_disconnect, METH_O, "disconnect(endpoint)"},
+     "bind($self, endpoint, /)\n--\n\nBind; return the endpoint bound (ZMQ_LAST_ENDPOINT, str)."},
+    {"connect", sock_connect, METH_O, "connect($self, endpoint, /)\n--\n\nConnect the socket (endpoint: str)."},
+    {"unbind", sock_unbind, METH_O, "unbind($self, endpoint, /)\n--\n\nUnbind the socket (endpoint: str)."},
+    {"disconnect", sock_disconnect, METH_O, "disconnect($self, endpoint, /)\n--\n\nDisconnect the socket (endpoint: str)."},
     {"close", (PyCFunction)(void (*)(void))sock_close, METH_VARARGS | METH_KEYWORDS,
-     "close(linger=None): close the socket (idempotent); blocked greenlets get "
+     "close($self, /, linger=None)\n--\n\nClose the socket (idempotent); blocked greenlets get "
      "ZMQError(ENOTSOCK)."},
     {"send", (PyCFunction)(void (*)(void))sock_send, METH_VARARGS | METH_KEYWORDS,
-     "send(data, flags=0, copy=True, track=False): queue one frame (bytes-like)."},
+     "send($self, /, data, flags=0, copy=True, track=False)\n--\n\nQueue one frame (bytes-like)."},
     {"send_multipart", (PyCFunction)(void (*)(void))sock_send_multipart,
      METH_VARARGS | METH_KEYWORDS,
-     "send_multipart(msg_parts, flags=0, copy=True, track=False): queue a message, "
+     "send_multipart($self, /, msg_parts, flags=0, copy=True, track=False)\n--\n\nQueue a message, "
      "never interleaved with other greenlets' frames."},
     {"send_string", (PyCFunction)(void (*)(void))sock_send_string, METH_VARARGS | METH_KEYWORDS,
-     "send_string(u, flags=0, copy=True, encoding='utf-8')"},
+     "send_string($self, /, u, flags=0, copy=True, encoding='utf-8')\n--\n\nQueue one frame: u encoded."},
     {"recv", (PyCFunction)(void (*)(void))sock_recv, METH_VARARGS | METH_KEYWORDS,
-     "recv(flags=0, copy=True, track=False) -> bytes, or a Frame when copy is false."},
+     "recv($self, /, flags=0, copy=True, track=False)\n--\n\nOne frame: bytes, or a Frame when copy is false."},
     {"recv_multipart", (PyCFunction)(void (*)(void))sock_recv_multipart,
      METH_VARARGS | METH_KEYWORDS,
-     "recv_multipart(flags=0, copy=True, track=False) -> list of bytes (or Frames)."},
+     "recv_multipart($self, /, flags=0, copy=True, track=False)\n--\n\nOne message: a list of bytes (or Frames)."},
     {"recv_string", (PyCFunction)(void (*)(void))sock_recv_string, METH_VARARGS | METH_KEYWORDS,
-     "recv_string(flags=0, encoding='utf-8') -> str"},
+     "recv_string($self, /, flags=0, encoding='utf-8')\n--\n\nOne frame, decoded to str."},
     {"poll", (PyCFunction)(void (*)(void))sock_poll, METH_VARARGS | METH_KEYWORDS,
-     "poll(timeout=None, flags=POLLIN) -> the ready events among flags (0 on timeout); "
+     "poll($self, /, timeout=None, flags=1)\n--\n\nThe ready events among flags (0 on timeout; flags=1 is POLLIN); "
      "timeout in milliseconds. With POLLIN|POLLOUT it waits for input."},
     {"setsockopt", (PyCFunction)(void (*)(void))sockopt_setsockopt, METH_FASTCALL,
-     "setsockopt(option, value)"},
+     "setsockopt($self, option, value, /)\n--\n\nSet a socket option."},
     {"set", (PyCFunction)(void (*)(void))sockopt_setsockopt, METH_FASTCALL,
-     "set(option, value): alias of setsockopt."},
-    {"getsockopt", sockopt_getsockopt, METH_O, "getsockopt(option) -> int or bytes"},
-    {"get", sockopt_getsockopt, METH_O, "get(option): alias of getsockopt."},
+     "set($self, option, value, /)\n--\n\nAlias of setsockopt()."},
+    {"getsockopt", sockopt_getsockopt, METH_O, "getsockopt($self, option, /)\n--\n\nA socket option's value: int or bytes."},
+    {"get", sockopt_getsockopt, METH_O, "get($self, option, /)\n--\n\nAlias of getsockopt()."},
     {"_debug_state", sock_debug_state, METH_NOARGS,
-     "_debug_state() -> dict: queue lengths and flags (for tests)."},
+     "_debug_state($self, /)\n--\n\nA dict of queue lengths and flags (for tests)."},
     {"__enter__", sock_enter, METH_NOARGS, NULL},
     {"__exit__", sock_exit, METH_VARARGS, NULL},
     {NULL},
@@ -577,7 +577,7 @@ static PyMemberDef sock_members[] = {
 };
 
 static PyType_Slot sock_slots[] = {
-    {Py_tp_doc, "Socket(context, socket_type): a libzmq socket, cooperative under gevent "
+    {Py_tp_doc, "Socket(context, socket_type)\n--\n\nA libzmq socket, cooperative under gevent "
                 "and shareable between greenlets; options as attributes (sock.linger = 0)."},
     {Py_tp_new, sock_new},
     {Py_tp_dealloc, sock_dealloc},

@@ -590,29 +590,38 @@ static PyGetSetDef sync_getset[] = {
 };
 
 static PyMemberDef sync_members[] = {
-    {"peer_routing_id", T_OBJECT, offsetof(SyncClientObject, peer_routing_id), READONLY, NULL},
-    {"user_id", T_OBJECT, offsetof(SyncClientObject, user_id), READONLY, NULL},
-    {"password", T_OBJECT, offsetof(SyncClientObject, password), READONLY, NULL},
-    {"security_plugin", T_OBJECT, offsetof(SyncClientObject, security_plugin), READONLY, NULL},
-    {"packer", T_OBJECT, offsetof(SyncClientObject, packer), READONLY, NULL},
+    {"peer_routing_id", T_OBJECT, offsetof(SyncClientObject, peer_routing_id), READONLY,
+     "Routing id of the server calls go to (None when unset)."},
+    {"user_id", T_OBJECT, offsetof(SyncClientObject, user_id), READONLY,
+     "The user id sent for PLAIN security (None without)."},
+    {"password", T_OBJECT, offsetof(SyncClientObject, password), READONLY,
+     "The password sent for PLAIN security (None without)."},
+    {"security_plugin", T_OBJECT, offsetof(SyncClientObject, security_plugin), READONLY,
+     "The security plugin's name ('noop_auth_backend' or 'plain')."},
+    {"packer", T_OBJECT, offsetof(SyncClientObject, packer), READONLY,
+     "The msgpack Packer of calls and results."},
     {"__dictoffset__", T_PYSSIZET, offsetof(SyncClientObject, dict), READONLY, NULL},
     {NULL},
 };
 
 static PyMethodDef sync_methods[] = {
-    {"connect", sync_connect, METH_O, "connect(endpoint)."},
-    {"disconnect", sync_disconnect, METH_O, "disconnect(endpoint)."},
-    {"close", sync_close, METH_NOARGS, "Close the socket. Idempotent."},
-    {"stop", sync_close, METH_NOARGS, "Alias of close()."},
+    {"connect", sync_connect, METH_O, "connect($self, endpoint, /)\n--\n\nConnect the socket."},
+    {"disconnect", sync_disconnect, METH_O, "disconnect($self, endpoint, /)\n--\n\nDisconnect the socket from endpoint."},
+    {"close", sync_close, METH_NOARGS, "close($self, /)\n--\n\nClose the socket. Idempotent."},
+    {"stop", sync_close, METH_NOARGS, "stop($self, /)\n--\n\nAlias of close()."},
     {"send_work", (PyCFunction)(void (*)(void))sync_send_work_meth, METH_VARARGS | METH_KEYWORDS,
-     "send_work(name, *args, **kwargs): call and return the result (blocking)."},
+     "send_work($self, name, /, *args, **kwargs)\n--\n\nCall and return the result (blocking)."},
     {"__enter__", sync_enter, METH_NOARGS, NULL},
     {"__exit__", sync_exit, METH_VARARGS, NULL},
     {NULL},
 };
 
 static PyType_Slot sync_slots[] = {
-    {Py_tp_doc, "SyncClient(peer_routing_id=None, timeout=5, ...): blocking RPC client over "
+    {Py_tp_doc, "SyncClient(peer_routing_id=None, timeout=5, user_id=None, password=None, "
+                "security_plugin='noop_auth_backend', translation_table=None, context=None, "
+                "io_loop=None, public_key=None, secret_key=None, peer_public_key=None, "
+                "heartbeat_plugin=None, registry=None, proxy_to=None, loop=None)\n--\n\n"
+                "A blocking RPC client over "
                 "a REQ socket; `client.name(*args)` returns the result itself."},
     {Py_tp_new, sync_new},
     {Py_tp_init, sync_init},

@@ -10,10 +10,13 @@ more(zmq_msg_t *msg)
     return zmq_msg_more(msg);
 }
 
-int
-wire_recv(void *socket, wire_message *m)
+static int
+recv_frames(void *socket, wire_message *m, int max_frames)
 {
     m->nframes = 0;
+    m->has_caller = 0;
+    m->caller = NULL;
+    m->caller_len = 0;
     m->problem = NULL;
     m->user_id = NULL;
     if (zmq_msg_init(&m->frames[0]) != 0)
@@ -31,7 +34,7 @@ wire_recv(void *socket, wire_message *m)
     while (has_more) {
         zmq_msg_t *slot;
         zmq_msg_t extra;
-        if (m->nframes < WIRE_FRAMES)
+        if (m->nframes < max_frames)
             slot = &m->frames[m->nframes];
         else
             slot = &extra;
@@ -43,7 +46,7 @@ wire_recv(void *socket, wire_message *m)
             return WIRE_MALFORMED;
         }
         has_more = more(slot);
-        if (total <= WIRE_FRAMES)   /* counts past 7 mean the same: too many */
+        if (total <= WIRE_FRAMES_MAX)   /* counts past 8 mean the same: too many */
             total++;
         if (slot == &extra)
             zmq_msg_close(&extra);
@@ -52,7 +55,12 @@ wire_recv(void *socket, wire_message *m)
     }
     if (total == 2 && zmq_msg_size(&m->frames[1]) == 0)
         return WIRE_PROBE;
-    if (total != WIRE_FRAMES) {
+    if (total == WIRE_FRAMES_MAX && max_frames == WIRE_FRAMES_MAX) {
+        m->has_caller = 1;
+        m->caller = zmq_msg_data(&m->frames[6]);
+        m->caller_len = zmq_msg_size(&m->frames[6]);
+    }
+    else if (total != WIRE_FRAMES) {
         m->problem = "wrong number of frames (want 6: routing id, '', version, uuid, type, body)";
         return WIRE_MALFORMED;
     }
@@ -83,6 +91,18 @@ wire_recv(void *socket, wire_message *m)
     m->body_len = zmq_msg_size(&f[5]);
     m->user_id = zmq_msg_gets(&f[5], "User-Id");
     return WIRE_MESSAGE;
+}
+
+int
+wire_recv(void *socket, wire_message *m)
+{
+    return recv_frames(socket, m, WIRE_FRAMES);
+}
+
+int
+wire_recv_worker(void *socket, wire_message *m)
+{
+    return recv_frames(socket, m, WIRE_FRAMES_MAX);
 }
 
 void

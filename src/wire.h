@@ -18,6 +18,7 @@
 #define PSEUD_UNAUTHORIZED "\x11"
 
 #define WIRE_FRAMES 6          /* routing id, '', version, uuid, type, body */
+#define WIRE_FRAMES_MAX 7      /* + the caller's user id, from a broker to its workers */
 #define WIRE_MAX_UUID 64
 
 /* What wire_recv found: distinct from the message types above. */
@@ -30,13 +31,15 @@ enum {
 };
 
 typedef struct {
-    zmq_msg_t frames[WIRE_FRAMES];
+    zmq_msg_t frames[WIRE_FRAMES_MAX];
     int nframes;               /* frames held (to release) */
     const char *routing;  size_t routing_len;
     const char *uuid;     size_t uuid_len;
     char type;
     const char *body;     size_t body_len;
     const char *user_id;       /* ZAP User-Id of the message, or NULL */
+    int has_caller;            /* a 7th frame came (wire_recv_worker only): */
+    const char *caller;   size_t caller_len;   /* the broker's caller's user id */
     const char *problem;       /* static text when WIRE_MALFORMED */
 } wire_message;
 
@@ -44,6 +47,10 @@ typedef struct {
  * read and discarded. Unless WIRE_NOTHING/WIRE_FAILED is returned before any
  * frame, call wire_release afterwards. */
 int wire_recv(void *socket, wire_message *m);
+
+/* As wire_recv, for a Server in worker mode: a 7th frame, the user id of
+ * the broker's caller (docs/guide/scaling.rst), is accepted and kept. */
+int wire_recv_worker(void *socket, wire_message *m);
 
 void wire_release(wire_message *m);
 

@@ -341,9 +341,9 @@ zap_unregister_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef zap_functions[] = {
     {"zap_register", (PyCFunction)(void (*)(void))zap_register_py, METH_FASTCALL,
-     "zap_register(domain, backend): the ZAP handler decides for `domain` by backend.zap_policy."},
+     "zap_register($module, domain, backend, /)\n--\n\nThe ZAP handler decides for `domain` by backend.zap_policy."},
     {"zap_unregister", (PyCFunction)(void (*)(void))zap_unregister_py, METH_FASTCALL,
-     "zap_unregister(domain, backend): forget the domain if that backend holds it."},
+     "zap_unregister($module, domain, backend, /)\n--\n\nForget the domain if that backend holds it."},
     {NULL},
 };
 

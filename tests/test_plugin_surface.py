@@ -399,15 +399,49 @@ def test_send_message_six_frames_are_sent_as_given(make_server, helpers):
     assert recv_within(dealer, 5) == [b'', b'v9', b'x' * 16, WORK, b'body']
 
 
-def test_send_message_rejects_non_bytes_frames(make_server):
+def test_send_message_rejects_frames_that_are_not_bytes_like(make_server):
     server, _ = make_server()
-    for frames in ([b'peer', 'text'], [b'peer', b'', VERSION, b'u' * 16, HEARTBEAT, 1],
-                   [None], [b'a', bytearray(b'b')]):
-        with pytest.raises(TypeError):
+    for frames in ([b'peer', b'', VERSION, b'u' * 16, HEARTBEAT, 1], [None],
+                   [b'a', [98]], [b'a', object()]):
+        with pytest.raises(TypeError, match='frame'):
             server.send_message(frames)
     with pytest.raises(TypeError):
         server.send_message(42)
     assert server.pending_sends == 0
+
+
+def test_send_message_sends_str_as_utf8_and_bytes_like_frames_as_bytes(make_server, helpers):
+    server, bound = make_server()
+    dealer = helpers(_pseud.DEALER)
+    peer = unique('peer')
+    dealer.identity = peer.encode()
+    dealer.connect(bound)
+    dealer.send_multipart([b'', b'hello'])
+    gevent.sleep(0.1)
+    server.send_message([peer, 'h\u00e9', bytearray(b'ba'), memoryview(b'mv')])
+    assert recv_within(dealer, 5) == ['h\u00e9'.encode('utf-8'), b'ba', b'mv']
+    # six frames in the wire layout take the outbox path: converted as well
+    server.send_message([peer, '', VERSION.decode(), bytearray(b'u' * 16), HEARTBEAT, 'hi'])
+    assert recv_within(dealer, 5) == [b'', VERSION, b'u' * 16, HEARTBEAT, b'hi']
+
+
+def test_send_message_to_peer_routing_id_given_as_str_like_upstream_plugins(make_client,
+                                                                             helpers):
+    """An upstream-style client plugin sends to self.rpc.peer_routing_id,
+    which reads back as str when the client was made with a str."""
+    router = helpers(_pseud.ROUTER)
+    server_id = unique('server')
+    router.identity = server_id.encode()
+    bound = router.bind('tcp://127.0.0.1:*')
+    client = make_client(server_id, bound)
+    assert isinstance(client.peer_routing_id, str)
+    uuid = b'u' * 16
+    client.send_message([client.peer_routing_id, EMPTY_DELIMITER, VERSION, uuid,
+                         HEARTBEAT, b''])
+    got = recv_within(router, 5)
+    if got is not None and got[1:] == [b'']:
+        got = recv_within(router, 5)        # the client's probe (ZMQ_PROBE_ROUTER) came first
+    assert got is not None and got[1:] == [EMPTY_DELIMITER, VERSION, uuid, HEARTBEAT, b'']
 
 
 def test_send_message_after_stop_raises_runtime_error(make_server):

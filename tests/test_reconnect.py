@@ -19,7 +19,9 @@ from test_syncclient import in_thread
 
 pytestmark = pytest.mark.timeout(180)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# children start in tests/: from the repository root, its unbuilt pseud/
+# would shadow the build on Pythons without PYTHONSAFEPATH (3.10)
+HERE = os.path.dirname(os.path.abspath(__file__))
 ROUNDS = 200
 CALL_TIMEOUT = 5
 
@@ -175,7 +177,7 @@ CLIENT_SCRIPT = textwrap.dedent('''
 def spawn(script, *args):
     return subprocess.Popen([sys.executable, '-c', script] + [str(a) for a in args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ROOT, env=dict(os.environ))
+                            cwd=HERE, env=dict(os.environ))
 
 
 def wait_exit(child, seconds):

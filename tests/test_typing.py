@@ -130,7 +130,7 @@ def test_py_typed_marker_ships_with_the_package():
 GENERIC = ('Initialize self', 'Create and return a new object', 'Call self as a function')
 
 
-@pytest.mark.parametrize('cls', [pseud.Client, pseud.Server])
+@pytest.mark.parametrize('cls', [pseud.Client, pseud.Server, pseud.SyncClient])
 def test_help_shows_a_one_line_summary_for_every_public_method(cls):
     lacking = []
     for name in dir(cls):
@@ -144,7 +144,10 @@ def test_help_shows_a_one_line_summary_for_every_public_method(cls):
             lacking.append((name, first))
     assert lacking == []
     text = pydoc_text(cls)
-    for method in ('bind', 'connect', 'start', 'stop', 'send_to', 'register_rpc'):
+    methods = (('connect', 'disconnect', 'close', 'stop', 'send_work', 'packer', 'password')
+               if cls is pseud.SyncClient else
+               ('bind', 'connect', 'start', 'stop', 'send_to', 'register_rpc'))
+    for method in methods:
         assert method in text
 
 
