@@ -73,6 +73,54 @@ def _annotate(files, dest, label):
             fh.write('\n'.join(text.splitlines()[:SUMMARY_LINES]) + '\n')
 
 
+_FUNCTION_LINE = re.compile(r'^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(\S.*)$')
+
+
+def _per_function(path):
+    """Exclusive instructions by function of a callgrind file, names cut to
+    'file.c:function [library]'."""
+    text = subprocess.run(['callgrind_annotate', '--auto=no', '--threshold=100',
+                           '--inclusive=no', path],
+                          capture_output=True, text=True, timeout=300).stdout
+    counts = {}
+    for line in text.split('file:function', 1)[-1].splitlines():
+        match = _FUNCTION_LINE.match(line)
+        if not match:
+            continue
+        where, _, lib = match.group(2).partition(' [')
+        name = re.sub(r'^\S*/', '', where)
+        if lib:
+            name += ' [' + lib.rstrip(']').rsplit('/', 1)[-1] + ']'
+        counts[name] = counts.get(name, 0) + int(match.group(1).replace(',', ''))
+    return counts
+
+
+def _per_call_profile(small_files, large_files, calls, dest, label):
+    """What one call costs in each function: the two runs' per-function
+    counts subtracted and divided by the calls between them (start-up and
+    exit cancel out, as in the totals), with the total per library."""
+    os.makedirs(dest, exist_ok=True)
+    for role in ('client', 'server'):
+        small = _per_function(small_files[role][0])
+        large = _per_function(large_files[role][0])
+        per_call = {k: (large.get(k, 0) - small.get(k, 0)) / calls
+                    for k in set(small) | set(large)}
+        total = sum(per_call.values())
+        libs = {}
+        for name, value in per_call.items():
+            lib = name.rsplit(' [', 1)[1].rstrip(']') if ' [' in name else '(inlined)'
+            libs[lib] = libs.get(lib, 0) + value
+        lines = ['%s, %s: %.0f instructions per call (all threads)' % (label, role, total),
+                 '', 'by library:']
+        lines += ['%10.0f  %s' % (v, k) for k, v in sorted(libs.items(), key=lambda kv: -kv[1])
+                  if abs(v) >= 50]
+        lines += ['', 'by function (exclusive), top %d:' % SUMMARY_LINES]
+        lines += ['%10.0f  %s' % (v, k) for k, v in
+                  sorted(per_call.items(), key=lambda kv: -kv[1])[:SUMMARY_LINES]]
+        with open(os.path.join(dest, '%s.%s.per-call.txt' % (label, role)), 'w') as fh:
+            fh.write('\n'.join(lines) + '\n')
+
+
 def run(args, launcher, rows, say):
     if not shutil.which('valgrind'):
         raise SystemExit('--callgrind needs valgrind (bench/run.sh installs it)')
@@ -86,7 +134,7 @@ def run(args, launcher, rows, say):
             for row in wanted:
                 say('# callgrind: %s %s (%d and %d calls)' % (row, name, small, large))
                 try:
-                    c1, s1, _ = _one(args, launcher, row, scenario, small, outdir)
+                    c1, s1, small_files = _one(args, launcher, row, scenario, small, outdir)
                     c2, s2, files = _one(args, launcher, row, scenario, large, outdir)
                 except Exception as exc:        # one row's failure is its row's n/a
                     results.setdefault(name, {})[row] = {'na': str(exc)[:200]}
@@ -97,8 +145,9 @@ def run(args, launcher, rows, say):
                     'calls': [small, large], 'client_totals': [c1, c2],
                     'server_totals': [s1, s2]}
                 if args.profiles:
-                    _annotate(files, args.profiles, '%s.%s' % (
-                        re.sub(r'[^\w.-]', '_', row), name))
+                    label = '%s.%s' % (re.sub(r'[^\w.-]', '_', row), name)
+                    _annotate(files, args.profiles, label)
+                    _per_call_profile(small_files, files, large - small, args.profiles, label)
     finally:
         shutil.rmtree(outdir, ignore_errors=True)
     return results

@@ -18,6 +18,11 @@ int codec_init_module(PyObject *module, pseud_state *st);
  * ValueError for nesting deeper than the packer's max_depth). */
 int codec_pack(PyObject *packer, PyObject *obj, msgpack_sbuffer *sbuf);
 
+/* Pack the call (name, args, kwargs) like codec_pack of that tuple, with
+ * {} when kwargs is NULL. Same contract as codec_pack. */
+int codec_pack_call(PyObject *packer, PyObject *name, PyObject *args, PyObject *kwargs,
+                    msgpack_sbuffer *sbuf);
+
 /* Decode exactly one msgpack object filling data[0:len]. Returns a new
  * reference, or NULL with ValueError set for truncated, trailing, garbage
  * or over-limit input. Never allocates more than O(len) for hostile input. */

@@ -363,6 +363,23 @@ pack_obj(pack_ctx *c, PyObject *obj, int depth)
     return pack_translated(c, obj);
 }
 
+/* The body of a WORK message, (name, args, kwargs) with {} for no
+ * kwargs, packed from its parts: the same bytes as packing that tuple,
+ * without building the tuple and an empty dict for every call. */
+static int
+pack_call(pack_ctx *c, PyObject *name, PyObject *args, PyObject *kwargs)
+{
+    if (enter_container(c, 0) < 0)
+        return -1;
+    PACK_OR_FAIL(msgpack_pack_array(&c->pk, 3));
+    if (pack_obj(c, name, 1) < 0 || pack_obj(c, args, 1) < 0)
+        return -1;
+    if (kwargs != NULL)
+        return pack_obj(c, kwargs, 1);
+    PACK_OR_FAIL(msgpack_pack_map(&c->pk, 0));
+    return 0;
+}
+
 #undef PACK_OR_FAIL
 
 int
@@ -376,6 +393,22 @@ codec_pack(PyObject *packer, PyObject *obj, msgpack_sbuffer *sbuf)
     msgpack_packer_init(&c.pk, sbuf, msgpack_sbuffer_write);
     Py_INCREF(packer);
     int rc = pack_obj(&c, obj, 0);
+    Py_DECREF(packer);
+    return rc;
+}
+
+int
+codec_pack_call(PyObject *packer, PyObject *name, PyObject *args, PyObject *kwargs,
+                msgpack_sbuffer *sbuf)
+{
+    PackerObject *self = packer_checked(packer);
+    if (self == NULL)
+        return -1;
+    pack_ctx c;
+    c.packer = self;
+    msgpack_packer_init(&c.pk, sbuf, msgpack_sbuffer_write);
+    Py_INCREF(packer);
+    int rc = pack_call(&c, name, args, kwargs);
     Py_DECREF(packer);
     return rc;
 }

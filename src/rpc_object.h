@@ -224,6 +224,12 @@ PyObject *rpc_on_retry(PyObject *op, PyObject *unused);
  * Returns the buffer holding the body, or NULL with an exception. */
 msgpack_sbuffer *rpc_pack_body(RPCObject *self, PyObject *obj, msgpack_sbuffer *local);
 
+/* The same for the body of a WORK message, (name, args, kwargs or {}),
+ * packed from its parts (codec_pack_call); with name NULL, `args` is
+ * packed as it is (rpc_pack_body). */
+msgpack_sbuffer *rpc_pack_call(RPCObject *self, PyObject *name, PyObject *args,
+                               PyObject *kwargs, msgpack_sbuffer *local);
+
 /* rpc.send_message(frames): for plugins speaking the protocol. */
 PyObject *rpc_send_message(PyObject *op, PyObject *frames);
 

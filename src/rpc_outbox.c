@@ -446,6 +446,13 @@ rpc_on_retry(PyObject *op, PyObject *unused)
 msgpack_sbuffer *
 rpc_pack_body(RPCObject *self, PyObject *obj, msgpack_sbuffer *local)
 {
+    return rpc_pack_call(self, NULL, obj, NULL, local);
+}
+
+msgpack_sbuffer *
+rpc_pack_call(RPCObject *self, PyObject *name, PyObject *args, PyObject *kwargs,
+              msgpack_sbuffer *local)
+{
     msgpack_sbuffer *buf = local;
     int own = 0;
     if (!self->sbuf_busy) {
@@ -453,7 +460,8 @@ rpc_pack_body(RPCObject *self, PyObject *obj, msgpack_sbuffer *local)
         buf->size = 0;
         self->sbuf_busy = own = 1;
     }
-    int rc = codec_pack(self->packer, obj, buf);
+    int rc = name == NULL ? codec_pack(self->packer, args, buf)
+                          : codec_pack_call(self->packer, name, args, kwargs, buf);
     if (own)
         self->sbuf_busy = 0;
     return rc < 0 ? NULL : buf;

@@ -79,8 +79,10 @@ spawn_worker(pseud_state *st, worker_pool *pool)
         return -1;
     int rc = green_spawn(st, pool->loop, noargs);
     Py_DECREF(noargs);
-    if (rc == 0)
+    if (rc == 0) {
         pool->workers++;
+        pool->starting++;
+    }
     return rc;
 }
 
@@ -96,7 +98,29 @@ wake_idle(pseud_state *st, worker_pool *pool)
         return -1;     /* still parked, still on the list */
     if (PyList_SetSlice(pool->idle, n - 1, n, NULL) < 0)
         return -1;
+    pool->starting++;
     return 1;
+}
+
+/* Get a worker on its way (an idle one, else a new one) unless one is
+ * already: whoever starts taking jobs next runs the queue. 0 / -1. */
+static int
+ensure_starting(pseud_state *st, worker_pool *pool)
+{
+    if (pool->starting > 0)
+        return 0;
+    int woke = wake_idle(st, pool);
+    if (woke < 0 || (woke == 0 && spawn_worker(st, pool) < 0))
+        return -1;
+    return 0;
+}
+
+/* A worker begins taking jobs: it is no longer on its way. */
+static void
+worker_started(worker_pool *pool)
+{
+    if (pool->starting > 0)
+        pool->starting--;
 }
 
 int
@@ -108,8 +132,7 @@ workers_submit(pseud_state *st, worker_pool *pool, const worker_job *job)
     }
     if (push_job(pool, job) < 0)
         return -1;
-    int woke = wake_idle(st, pool);
-    if (woke < 0 || (woke == 0 && spawn_worker(st, pool) < 0)) {
+    if (ensure_starting(st, pool) < 0) {
         /* nobody will run it: take it back, the caller answers an error */
         pool->count--;
         Py_ssize_t tail = (pool->head + pool->count) % pool->capacity;
@@ -135,9 +158,23 @@ forget_idle(worker_pool *pool, PyObject *waiter)
 GREEN_SWITCHES PyObject *
 workers_loop(pseud_state *st, worker_pool *pool)
 {
+    /* One Waiter for all of this worker's parks, not a new one each time
+     * (sequential echo, callgrind: server 31,505 -> 30,388 instructions).
+     * It can be reused as it is: only wake_idle switches it, once per
+     * park (it takes the waiter off the idle list), and only from the hub
+     * after the worker has parked, so no value is ever left stored in it. */
+    PyObject *waiter = NULL;
+    worker_started(pool);
     for (;;) {
         worker_job job;
         while (!pool->closed && pop_job(pool, &job)) {
+            /* jobs left behind get the next worker now, should this one
+             * block in its call; if it does not, that worker finds the
+             * queue empty and parks again */
+            if (pool->count > 0 && ensure_starting(st, pool) < 0) {
+                pseud_log(st, "error", "pseud: could not start a worker");
+                PyErr_Clear();
+            }
             int rc = pool->run(pool->owner, &job);
             job_clear(&job);
             if (rc < 0) {
@@ -149,28 +186,29 @@ workers_loop(pseud_state *st, worker_pool *pool)
         }
         if (pool->closed || PyList_GET_SIZE(pool->idle) >= WORKERS_MAX_IDLE)
             break;
-        PyObject *waiter = green_waiter(st);
-        if (waiter == NULL)
+        if (pool->count == 0)
+            pool->starting = 0;     /* heals a count left by a killed worker */
+        if (waiter == NULL && (waiter = green_waiter(st)) == NULL)
             goto killed;
-        if (PyList_Append(pool->idle, waiter) < 0) {
-            Py_DECREF(waiter);
+        if (PyList_Append(pool->idle, waiter) < 0)
             goto killed;
-        }
         int rc = green_park(st, waiter, NULL, -1.0);
         forget_idle(pool, waiter);
-        Py_DECREF(waiter);
         if (rc < 0)
             goto killed;
+        worker_started(pool);
     }
+    Py_XDECREF(waiter);
     pool->workers--;
     Py_RETURN_NONE;
 killed:
+    Py_XDECREF(waiter);
     pool->workers--;
     /* jobs left behind still get a worker: an idle one, else a new one */
     if (!pool->closed && pool->count > 0) {
         PyObject *saved = errors_save();
-        int woke = wake_idle(st, pool);
-        if (woke < 0 || (woke == 0 && spawn_worker(st, pool) < 0))
+        pool->starting = 0;     /* this one may have been counted: do not trust it */
+        if (ensure_starting(st, pool) < 0)
             PyErr_Clear();
         errors_restore(saved);
     }

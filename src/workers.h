@@ -6,6 +6,14 @@
  * which dominated the server's profile. Idle workers park on a Waiter;
  * a new one is spawned only when every worker is busy.
  *
+ * A worker runs queued jobs one after another without switching while
+ * they do not block. Only one worker at a time is being woken: a batch of
+ * 100 pipelined calls used to wake (or, with the idle list empty, spawn)
+ * a worker per call: the server spent 32,700 instructions per pipelined
+ * call, 16,600 without (bench/callgrind_calls.py). Now the first worker
+ * takes the batch, and the one woken after it finds the queue empty, or
+ * takes over if a call blocks.
+ *
  * The pool knows nothing of the RPC: its owner gives it a C function that
  * runs one job (rpc_dispatch.c: rpc_run_work) and a callable that starts a
  * worker greenlet (which calls workers_loop). */
@@ -33,6 +41,9 @@ typedef struct {
     Py_ssize_t head, count, capacity;
     PyObject *idle;             /* list of the Waiters idle workers park on */
     Py_ssize_t workers;         /* live worker greenlets */
+    Py_ssize_t starting;        /* workers woken or spawned that have not
+                                 * taken a job yet (may over-count after a
+                                 * kill: reset whenever a worker goes idle) */
     int closed;
     worker_run_fn run;          /* runs one job... */
     void *owner;                /* ...of this owner (borrowed: the pool lives in it) */

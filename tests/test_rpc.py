@@ -10,6 +10,7 @@ import time
 import textwrap
 
 import gevent
+import gevent.event
 import pytest
 
 import pseud
@@ -510,3 +511,26 @@ def test_import_needs_only_gevent(tmp_path):
                          cwd=os.path.dirname(os.path.abspath(__file__)))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == 'OK'
+
+
+def test_calls_queued_in_one_batch_run_concurrently_when_they_block(pair):
+    # Queued calls run one after another in one worker while they do not
+    # block; one that blocks must hand the rest to another worker. Every
+    # call here waits until all of them have started: run one at a time,
+    # they would never finish.
+    server, client = pair
+    n = 50
+    started = []
+    everyone_in = gevent.event.Event()
+
+    @server.register_rpc(name='rendezvous')
+    def rendezvous(i):
+        started.append(i)
+        if len(started) == n:
+            everyone_in.set()
+        everyone_in.wait(10)
+        return everyone_in.is_set()
+
+    futures = [client.rendezvous(i) for i in range(n)]
+    assert [f.get(timeout=15) for f in futures] == [True] * n
+    assert sorted(started) == list(range(n))
