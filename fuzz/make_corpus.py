@@ -1,6 +1,6 @@
 """Write the seed corpora of the libFuzzer harnesses into fuzz/corpus/.
 
-Usage: /work/main/.venv-interop/bin/python fuzz/make_corpus.py
+Usage: .venv-interop/bin/python fuzz/make_corpus.py   (from the repository root)
        (any python with upstream pseud 1.0.1 and msgpack: the interop venv)
 
 The bodies are packed by upstream pseud 1.0.1's Packer, so the datetime
