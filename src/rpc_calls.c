@@ -303,21 +303,10 @@ rpc_fail_calls_to(RPCObject *self, PyObject *routing, PyObject *why)
     PyObject *saved = errors_save();
     /* a call still in the outbox never left: it waits for the peer to
      * come back, as calls made before it first came do */
-    PyObject *queued = PySet_New(NULL);
+    PyObject *queued = rpc_outbox_calls_of(self, routing);
     PyObject *doomed = PyList_New(0);
     if (queued == NULL || doomed == NULL)
         goto done;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(self->outbox); i++) {
-        PyObject *fut = PyTuple_GET_ITEM(PyList_GET_ITEM(self->outbox, i), 1);
-        if (fut != Py_None) {
-            PyObject *key = PyLong_FromVoidPtr(fut);
-            if (key == NULL || PySet_Add(queued, key) < 0) {
-                Py_XDECREF(key);
-                goto done;
-            }
-            Py_DECREF(key);
-        }
-    }
     Py_ssize_t pos = 0;
     PyObject *uuid, *call;
     while (PyDict_Next(self->future_pool, &pos, &uuid, &call)) {

@@ -184,6 +184,7 @@ int rpc_run_work(void *rpc, const worker_job *job);
 PyObject *rpc_worker_loop(PyObject *op, PyObject *unused);
 
 /* ---- rpc_outbox.c */
+PyObject *rpc_outbox_calls_of(RPCObject *self, PyObject *peer);
 
 /* Send [peer, '', v1, uuid, type, body] without blocking. When `steal` is
  * given and holds the body, a large body is handed to libzmq instead of

@@ -192,6 +192,30 @@ queue_of(RPCObject *self, PyObject *peer)
     return PyCapsule_GetPointer(cap, NULL);
 }
 
+/* The calls waiting in `peer`'s queue (they never left), as a set of
+ * their addresses (PyLong_FromVoidPtr): a lost connection fails only the
+ * calls that went out on it (rpc_calls.c: rpc_fail_calls_to). */
+PyObject *
+rpc_outbox_calls_of(RPCObject *self, PyObject *peer)
+{
+    PyObject *set = PySet_New(NULL);
+    if (set == NULL)
+        return NULL;
+    outbox_queue *q = queue_of(self, peer);
+    for (outbox_msg *m = q != NULL ? q->head : NULL; m != NULL; m = m->next) {
+        if (m->future == NULL)
+            continue;
+        PyObject *key = PyLong_FromVoidPtr(m->future);
+        if (key == NULL || PySet_Add(set, key) < 0) {
+            Py_XDECREF(key);
+            Py_DECREF(set);
+            return NULL;
+        }
+        Py_DECREF(key);
+    }
+    return set;
+}
+
 static outbox_queue *
 new_queue(RPCObject *self, PyObject *peer, double now)
 {
