@@ -527,7 +527,7 @@ rpc_monitor_open(RPCObject *self)
     }
     /* no high-water mark: libzmq's I/O thread sends events with a blocking
      * send, and a server bound but not started reads none yet */
-    void *pair = zmq_socket(self->st->zmq_ctx, ZMQ_PAIR);
+    void *pair = zmq_socket(self->zmq_ctx, ZMQ_PAIR);
     if (pair == NULL || zmq_setsockopt(pair, ZMQ_LINGER, &zero, sizeof(zero)) != 0
         || zmq_setsockopt(pair, ZMQ_RCVHWM, &zero, sizeof(zero)) != 0
         || zmq_connect(pair, ep) != 0) {
