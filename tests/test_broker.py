@@ -512,7 +512,7 @@ class Command:
         with open(self.out_path, 'w') as out, open(self.err_path, 'w') as err:
             self.proc = subprocess.Popen([sys.executable, '-m', 'pseud'] + list(args),
                                          stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                         env=env)
+                                         env=env, cwd=self.out_path.parent)
 
     def line_with(self, text, timeout=30):
         deadline = time.monotonic() + timeout
