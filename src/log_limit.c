@@ -117,6 +117,36 @@ pseud_log_limited(pseud_state *st, log_kind kind, const char *fmt, ...)
     va_end(va);
 }
 
+/* _log_limit_reset(): write every pending summary and start each kind's
+ * budget afresh. The limits are the process's: a test suite calls this
+ * between tests so that one test's log lines do not use up the next
+ * one's second. */
+static PyObject *
+reset(PyObject *module, PyObject *unused)
+{
+    (void)unused;
+    pseud_state *st = PyModule_GetState(module);
+    if (st == NULL || st->log_limits == NULL)
+        Py_RETURN_NONE;
+    for (int k = 0; k < LOG_KINDS; k++) {
+        log_limit *l = &st->log_limits->kind[k];
+        green_watcher_close(l->timer);
+        Py_CLEAR(l->timer);
+        if (l->suppressed)
+            roll(st, (log_kind)k, green_now_coarse());
+        l->logged = 0;
+        l->window_end = 0;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef log_limit_functions[] = {
+    {"_log_limit_reset", reset, METH_NOARGS,
+     "_log_limit_reset($module, /)\n--\n\nWrite pending summaries; every kind's budget "
+     "starts afresh (for test suites)."},
+    {NULL},
+};
+
 int
 log_limit_init(PyObject *module, pseud_state *st)
 {
@@ -126,7 +156,9 @@ log_limit_init(PyObject *module, pseud_state *st)
         return -1;
     }
     st->log_limits->flush = PyCFunction_NewEx(&flush_def, module, NULL);
-    return st->log_limits->flush == NULL ? -1 : 0;
+    if (st->log_limits->flush == NULL)
+        return -1;
+    return PyModule_AddFunctions(module, log_limit_functions);
 }
 
 int

@@ -798,7 +798,7 @@ static PyMethodDef rpc_methods[] = {
 static PyType_Slot rpc_slots[] = {
     {Py_tp_doc, "RPC(user_id=None, peer_routing_id=None, is_server=False, timeout=5.0, "
                 "registry=None, packer=None, proxy_to=None, auth_backend=None, "
-                "heartbeat_backend=None, max_message_size=67108864)\n--\n\n"
+                "heartbeat_backend=None, max_message_size=67108864, probe_router=False, context=None)\n--\n\n"
                 "Base of Server and Client: a ROUTER socket speaking pseud protocol v1."},
     {Py_tp_new, rpc_new},
     {Py_tp_init, rpc_init},

@@ -67,3 +67,12 @@ def pytest_configure(config):
     config.addinivalue_line('markers', 'packaging: builds an sdist or a wheel and '
                             'installs it into a fresh virtualenv (slow)')
     os.environ.setdefault('PSEUD_TESTING', '1')
+
+
+@pytest.fixture(autouse=True)
+def _fresh_log_limits():
+    """The limits on log lines a peer can cause are the process's (one
+    budget a second per kind): each test starts with its own budget, so a
+    test's expected line is not swallowed by an earlier test's flood."""
+    pseud._pseud._log_limit_reset()
+    yield
