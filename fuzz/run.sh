@@ -25,6 +25,7 @@ if [ -z "$CLANG" ] || ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n){
         exit 1
     fi
     echo "== installing clang-14 and libFuzzer"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang-14 libclang-rt-14-dev >/dev/null
     CLANG=clang-14
 fi
