@@ -338,10 +338,12 @@ sync_call(SyncClientObject *self, PyObject *name, PyObject *args, PyObject *kwar
 
 /* ------------------------------------------------------------ methods */
 
+/* What bind and connect do first: refuse a closed client, convert the
+ * endpoint, make the socket if it is not there yet. Returns the endpoint
+ * (bytes, new reference) or NULL with an exception. */
 static PyObject *
-sync_connect(PyObject *op, PyObject *endpoint)
+prepare_endpoint(SyncClientObject *self, PyObject *endpoint)
 {
-    SyncClientObject *self = (SyncClientObject *)op;
     if (self->closed) {
         PyErr_SetString(PyExc_RuntimeError, "pseud: this SyncClient is closed");
         return NULL;
@@ -353,6 +355,16 @@ sync_connect(PyObject *op, PyObject *endpoint)
         Py_DECREF(ep);
         return NULL;
     }
+    return ep;
+}
+
+static PyObject *
+sync_connect(PyObject *op, PyObject *endpoint)
+{
+    SyncClientObject *self = (SyncClientObject *)op;
+    PyObject *ep = prepare_endpoint(self, endpoint);
+    if (ep == NULL)
+        return NULL;
     if (zmq_connect(self->sock, PyBytes_AS_STRING(ep)) != 0) {
         errors_raise_what(self->st, zmq_errno(), "cannot connect to %R", ep);
         Py_DECREF(ep);
@@ -371,17 +383,9 @@ static PyObject *
 sync_bind(PyObject *op, PyObject *endpoint)
 {
     SyncClientObject *self = (SyncClientObject *)op;
-    if (self->closed) {
-        PyErr_SetString(PyExc_RuntimeError, "pseud: this SyncClient is closed");
-        return NULL;
-    }
-    PyObject *ep = convert_endpoint(endpoint);
+    PyObject *ep = prepare_endpoint(self, endpoint);
     if (ep == NULL)
         return NULL;
-    if (self->sock == NULL && (self->sock = make_socket(self)) == NULL) {
-        Py_DECREF(ep);
-        return NULL;
-    }
     if (zmq_bind(self->sock, PyBytes_AS_STRING(ep)) != 0) {
         errors_raise_what(self->st, zmq_errno(), "cannot bind %R", ep);
         Py_DECREF(ep);
