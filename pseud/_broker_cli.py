@@ -3,7 +3,9 @@
     pseud broker --frontend tcp://*:5555 --backend tcp://*:5556 --id svc
                  [--max-in-flight 16] [--max-queue 1000] [--timeout 5]
                  [--security plain|trusted_peer|trusted_curve]
-                 [--curve-public-key K --curve-secret-key K] [--allow NAME=KEY]... [-v]
+                 [--curve-public-key=K --curve-secret-key=K] [--allow NAME=KEY]...
+                 [--backend-curve-public-key=K --backend-curve-secret-key=K
+                  --allow-worker NAME=KEY...] [-v]
 
 Clients connect to the frontend as to ``Server('svc')``; workers are
 ``Server('svc')`` objects that call ``connect_broker(backend)`` (or
@@ -20,6 +22,7 @@ import sys
 from typing import Any, Sequence
 
 import pseud
+from pseud._cli_keys import curve_key, named_key
 
 EXIT_USAGE = 64
 
@@ -42,14 +45,51 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         help='calls that may wait for a free worker (default 1000)')
     parser.add_argument('--timeout', type=float, default=5.0,
                         help='seconds a call may wait in the queue (default 5)')
-    parser.add_argument('--security', choices=['plain', 'trusted_peer', 'trusted_curve'],
-                        help='security plugin at the frontend')
-    parser.add_argument('--curve-public-key', help='the broker\'s CURVE public key (Z85)')
-    parser.add_argument('--curve-secret-key', help='the broker\'s CURVE secret key (Z85)')
-    parser.add_argument('--allow', action='append', default=[], metavar='NAME=KEY',
-                        help='trusted_curve: admit public KEY (Z85) as user NAME (repeatable)')
     parser.add_argument('-v', '--verbose', action='store_true', help='log at INFO')
+    front = parser.add_argument_group('security at the frontend (clients)')
+    front.add_argument('--security', choices=['plain', 'trusted_peer', 'trusted_curve'],
+                       help='security plugin at the frontend')
+    front.add_argument('--curve-public-key', metavar='KEY', type=curve_key,
+                       help="trusted_curve: the broker's frontend CURVE public key (Z85)")
+    front.add_argument('--curve-secret-key', metavar='KEY', type=curve_key,
+                       help="trusted_curve: the broker's frontend CURVE secret key (Z85)")
+    front.add_argument('--allow', action='append', default=[], metavar='NAME=KEY',
+                       type=named_key,
+                       help='trusted_curve: admit client public KEY (Z85) as user NAME '
+                       '(repeatable)')
+    back = parser.add_argument_group(
+        'CURVE between the broker and its workers (all three, or none: then the '
+        'backend admits any peer that connects)')
+    back.add_argument('--backend-curve-public-key', metavar='KEY', type=curve_key,
+                      help="the broker's backend CURVE public key (Z85): workers give it "
+                      'as pseud serve --curve-broker-key')
+    back.add_argument('--backend-curve-secret-key', metavar='KEY', type=curve_key,
+                      help="the broker's backend CURVE secret key (Z85)")
+    back.add_argument('--allow-worker', action='append', default=[], metavar='NAME=KEY',
+                      type=named_key,
+                      help="admit the worker whose public KEY (Z85; pseud serve "
+                      "--curve-public-key) is given, under NAME (repeatable); a worker "
+                      'with any other key never joins')
     return parser
+
+
+def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Broker options of the backend's CURVE arguments ({} without them)."""
+    public, secret = args.backend_curve_public_key, args.backend_curve_secret_key
+    if public is None and secret is None and not args.allow_worker:
+        return {}
+    if public is None or secret is None or not args.allow_worker:
+        raise ValueError('CURVE on the backend needs --backend-curve-public-key, '
+                         '--backend-curve-secret-key and at least one --allow-worker '
+                         'NAME=KEY (make pairs with pseud.curve_keypair())')
+    workers: dict[bytes, bytes] = {}
+    for name, key in args.allow_worker:
+        if name.encode() in workers:
+            raise ValueError('--allow-worker %s=...: the name %r is given twice'
+                             % (name, name))
+        workers[name.encode()] = key.encode()
+    return {'worker_keys': workers, 'backend_public_key': public,
+            'backend_secret_key': secret}
 
 
 def broker_from_args(args: argparse.Namespace) -> pseud.Broker:
@@ -66,13 +106,8 @@ def broker_from_args(args: argparse.Namespace) -> pseud.Broker:
         options.update(public_key=args.curve_public_key, secret_key=args.curve_secret_key)
     if args.security:
         options['security_plugin'] = args.security
-    allowed: dict[bytes, bytes] = {}
-    for item in args.allow:
-        name, sep, key = item.partition('=')
-        if not sep or not name or len(key) != 40:
-            raise ValueError('--allow takes NAME=KEY with KEY a 40-character Z85 '
-                             'public key, not %r' % (item,))
-        allowed[name.encode()] = key.encode()
+    options.update(_backend_options(args))
+    allowed = {name.encode(): key.encode() for name, key in args.allow}
     broker = pseud.Broker(args.service_id, **options)
     try:
         if curve:
@@ -83,6 +118,9 @@ def broker_from_args(args: argparse.Namespace) -> pseud.Broker:
             log.info('frontend %s', broker.bind_frontend(endpoint))
         for endpoint in args.backend:
             log.info('backend %s', broker.bind_backend(endpoint))
+        if 'worker_keys' in options:
+            log.info('backend: CURVE, workers %s',
+                     ', '.join(name for name, _ in args.allow_worker))
     except BaseException:
         broker.stop()
         raise

@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 import pseud
 from pseud import _broker_cli
+from pseud._cli_keys import curve_key, named_key
 
 log = logging.getLogger('pseud.cli')
 
@@ -253,6 +254,9 @@ def _show_args(args: Sequence[Any], kwargs: dict[str, Any]) -> str:
 
 
 def server_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The Server options of a server that binds."""
+    if args.curve_broker_key is not None:
+        raise UsageError('--curve-broker-key is for a worker: it needs --broker')
     security = args.security
     curve = security in ('trusted_curve', 'untrusted_curve')
     if not curve and (args.curve_public_key or args.curve_secret_key or args.allow):
@@ -274,16 +278,42 @@ def server_options(args: argparse.Namespace) -> dict[str, Any]:
     return {'security_plugin': security, 'public_key': public, 'secret_key': secret}
 
 
+def worker_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The connect_broker options of a broker's worker (--broker): the
+    CURVE link to the broker, or nothing. Clients are the broker's business."""
+    if args.security != 'none':
+        raise UsageError('--security goes to the broker (pseud broker --security), '
+                         'not to its workers')
+    if args.allow or args.login:
+        raise UsageError('--allow/--login go to the broker (pseud broker --allow), '
+                         'not to its workers')
+    pair_given = args.curve_public_key is not None or args.curve_secret_key is not None
+    if args.curve_broker_key is None:
+        if pair_given:
+            raise UsageError("with --broker, --curve-public-key/--curve-secret-key are this "
+                             "worker's pair for a CURVE link to the broker: give the "
+                             "broker's key too (--curve-broker-key)")
+        return {}
+    if args.curve_public_key is None or args.curve_secret_key is None:
+        raise UsageError("--curve-broker-key needs this worker's own pair, "
+                         "--curve-public-key and --curve-secret-key, the public key "
+                         "being one the broker admits (pseud broker --allow-worker)")
+    return {'broker_public_key': args.curve_broker_key,
+            'public_key': args.curve_public_key, 'secret_key': args.curve_secret_key}
+
+
 def run_serve(args: argparse.Namespace) -> int:
     import gevent
     import gevent.event
 
+    link = worker_options(args) if args.broker else {}
+    options = {} if args.broker else server_options(args)
     target = load_target(args.target)
     callables = list(exposed(target))
     if not callables:
         raise UsageError('%r exposes no callables (see pseud serve --help)'
                          % (args.target,))
-    server = pseud.Server(args.id, **server_options(args))
+    server = pseud.Server(args.id, **options)
     try:
         backend: Any = server.auth_backend
         for user, key in args.allow:
@@ -293,17 +323,16 @@ def run_serve(args: argparse.Namespace) -> int:
         for name, func in callables:
             server.register_rpc(logged(name, func) if args.verbose else func, name=name)
         if args.broker:
-            if args.security != 'none':
-                raise UsageError('--security goes to the broker (pseud broker --security), '
-                                 'not to its workers')
             for endpoint in args.broker:
-                server.connect_broker(endpoint)
+                server.connect_broker(endpoint, **link)
             bound = []
         else:
             bound = [server.bind(endpoint) for endpoint in args.bind]
         server.start()
         if server.public_key is not None:
             print('server public key %s' % server.public_key.decode(), flush=True)
+        if link:
+            print('worker public key %s (CURVE to the broker)' % link['public_key'], flush=True)
         print('exposing %s' % ', '.join(name for name, _ in callables), flush=True)
         for endpoint in bound:
             print('serving %r on %s' % (args.id, endpoint), flush=True)
@@ -337,7 +366,8 @@ security: --security plain --user U --password P logs in with PLAIN.
 --curve-server-key KEY (the server's Z85 public key) uses CURVE: with
 --curve-public-key/--curve-secret-key (a pair the server knows,
 trusted_curve), or a generated pair plus --user/--password to log in with
-(untrusted_curve).
+(untrusted_curve). Give keys as --curve-server-key=KEY: a Z85 key may
+begin with '-'.
 """
 
 SERVE_HELP = """\
@@ -365,7 +395,15 @@ security: --security plain (login == password), trusted_peer,
 trusted_curve (clients whose keys are given with --allow USER=PUBLICKEY),
 untrusted_curve (unknown keys log in with --login USER=PASSWORD). CURVE
 servers use --curve-public-key/--curve-secret-key or a generated pair; the
-public key is printed.
+public key is printed. Give keys as --curve-public-key=KEY: a Z85 key may
+begin with '-'.
+
+as a broker's worker (--broker ENDPOINT, see pseud broker --help): the
+broker admits the clients, so --security, --allow and --login are not
+for workers. --curve-broker-key=KEY (the broker's backend public key)
+makes the link to the broker CURVE, with this worker's own pair given as
+--curve-public-key/--curve-secret-key; the broker admits that public key
+with --allow-worker NAME=KEY.
 """ % (MAX_DEPTH,)
 
 
@@ -376,6 +414,20 @@ ID`, or Server(ID).connect_broker(BACKEND)) connect to --backend. Each call
 goes to the worker with the fewest calls in flight; calls wait (bounded by
 --max-queue and --timeout) while none is free. Runs until Ctrl-C or
 SIGTERM. See docs/guide/scaling.rst.
+
+security: at the frontend, as on a server: --security plain (login ==
+password), trusted_peer (any login), or trusted_curve with the broker's
+--curve-public-key/--curve-secret-key and the clients' keys
+(--allow NAME=KEY); the caller's user id reaches the worker. On the
+backend, without more, any peer that connects becomes a worker: bind it
+where only your workers reach, or make it CURVE with
+--backend-curve-public-key/--backend-curve-secret-key and one
+--allow-worker NAME=KEY per worker key; each worker then runs
+`pseud serve TARGET --broker BACKEND --id ID --curve-broker-key=BACKEND_PUBLIC
+--curve-public-key=ITS_PUBLIC --curve-secret-key=ITS_SECRET`. A worker
+whose key is not listed never joins. Keys are Z85 text
+(pseud.curve_keypair()); give them as --option=KEY, since a Z85 key may
+begin with '-'.
 """
 
 
@@ -408,9 +460,12 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument('--security', choices=('none', 'plain'), default='none')
     call.add_argument('--user', help='login (PLAIN, or untrusted_curve HELLO)')
     call.add_argument('--password', help='password for --user')
-    call.add_argument('--curve-server-key', metavar='KEY', help="the server's Z85 public key")
-    call.add_argument('--curve-public-key', metavar='KEY', help='this client\'s Z85 public key')
-    call.add_argument('--curve-secret-key', metavar='KEY', help='this client\'s Z85 secret key')
+    call.add_argument('--curve-server-key', metavar='KEY', type=curve_key,
+                      help="the server's Z85 public key")
+    call.add_argument('--curve-public-key', metavar='KEY', type=curve_key,
+                      help='this client\'s Z85 public key')
+    call.add_argument('--curve-secret-key', metavar='KEY', type=curve_key,
+                      help='this client\'s Z85 secret key')
     call.add_argument('-v', '--verbose', action='store_true', help='log at INFO on stderr')
     call.set_defaults(run=run_call)
 
@@ -429,10 +484,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument('--security', default='none',
                        choices=('none', 'plain', 'trusted_peer', 'trusted_curve',
                                 'untrusted_curve'))
-    serve.add_argument('--curve-public-key', metavar='KEY')
-    serve.add_argument('--curve-secret-key', metavar='KEY')
+    serve.add_argument('--curve-public-key', metavar='KEY', type=curve_key,
+                       help="this server's (or worker's) Z85 public key")
+    serve.add_argument('--curve-secret-key', metavar='KEY', type=curve_key,
+                       help="this server's (or worker's) Z85 secret key")
+    serve.add_argument('--curve-broker-key', metavar='KEY', type=curve_key,
+                       help="with --broker: the broker's backend Z85 public key; the "
+                       "link to the broker is then CURVE (this worker's pair: "
+                       "--curve-public-key/--curve-secret-key)")
     serve.add_argument('--allow', metavar='USER=PUBLICKEY', action='append',
-                       default=[], type=pair,
+                       default=[], type=named_key,
                        help='trusted_curve: admit this client key as USER (repeatable)')
     serve.add_argument('--login', metavar='USER=PASSWORD', action='append',
                        default=[], type=pair,

@@ -58,26 +58,33 @@ def run_cli(tmp_path, *args, extra_path=None):
 
 
 class Served:
-    """A `pseud serve` subprocess; endpoint read from its output."""
+    """A `pseud serve` (or `pseud broker`) subprocess; endpoint read from
+    its output."""
 
     def __init__(self, proc, out_path, err_path):
         self.proc, self.out_path, self.err_path = proc, out_path, err_path
         self.endpoint = None
         self.lines = []
 
-    def wait_ready(self):
+    def wait_line(self, prefix):
+        """The first line of its output that starts with `prefix`, once
+        printed; fails if it exits first or takes too long."""
         deadline = time.monotonic() + SUBPROCESS_LIMIT
         while time.monotonic() < deadline:
             self.lines = self.out_path.read_text().splitlines()
             for line in self.lines:
-                if line.startswith('serving '):
-                    self.endpoint = line.split()[-1]
-                    return self
+                if line.startswith(prefix):
+                    return line
             if self.proc.poll() is not None:
                 break
             gevent.sleep(0.02)
-        pytest.fail('pseud serve did not start: %s / %s'
-                    % (self.out_path.read_text(), self.err_path.read_text()))
+        pytest.fail('%s did not print %r: %s / %s' % (
+            ' '.join(self.proc.args[2:4]), prefix, self.out_path.read_text(),
+            self.err_path.read_text()))
+
+    def wait_ready(self):
+        self.endpoint = self.wait_line('serving ').split()[-1]
+        return self
 
     def line(self, prefix):
         return next(line for line in self.lines if line.startswith(prefix))
@@ -101,29 +108,39 @@ class Served:
 
 
 @pytest.fixture
-def serve_cli(tmp_path):
+def start_cli(tmp_path):
+    """Start `python -m pseud ARGS` in the background (killed at the end)."""
     started = []
 
-    def factory(target, *args, extra_path=None, server_id=None):
-        name = unique('serve')
+    def factory(*args, extra_path=None):
+        name = unique('run')
         out_path, err_path = tmp_path / (name + '.out'), tmp_path / (name + '.err')
-        server_id = server_id or unique('svc')
         with open(out_path, 'w') as out, open(err_path, 'w') as err:
             proc = subprocess.Popen(
-                [sys.executable, '-m', 'pseud', 'serve', target,
-                 '--bind', 'tcp://127.0.0.1:*', '--id', server_id] + list(args),
+                [sys.executable, '-m', 'pseud'] + list(args),
                 stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                 env=_env(extra_path), cwd=str(tmp_path))
-        served = Served(proc, out_path, err_path)
-        served.server_id = server_id
-        started.append(served)
-        return served.wait_ready()
+        started.append(Served(proc, out_path, err_path))
+        return started[-1]
 
     yield factory
     for served in started:
         if served.proc.poll() is None:
             served.proc.kill()
             served.proc.wait()
+
+
+@pytest.fixture
+def serve_cli(start_cli):
+    def factory(target, *args, extra_path=None, server_id=None,
+                where=('--bind', 'tcp://127.0.0.1:*')):
+        server_id = server_id or unique('svc')
+        served = start_cli('serve', target, *where, '--id', server_id, *args,
+                           extra_path=extra_path)
+        served.server_id = server_id
+        return served.wait_ready()
+
+    return factory
 
 
 SERVICE = '''
@@ -315,10 +332,14 @@ def test_untrusted_curve_with_a_generated_key_pair_logs_in(make_server, tmp_path
     assert json.loads(ran.out) == 3
 
 
+KEYS = [key.decode() for key in pseud.curve_keypair() + pseud.curve_keypair()]
+
+
 @pytest.mark.parametrize('args', [
     ['--user', 'u'],                                    # --user without a mechanism
     ['--security', 'plain'],                            # plain without --user
-    ['--curve-server-key', 'k', '--curve-public-key', 'p'],   # half a key pair
+    ['--curve-server-key=' + KEYS[0], '--curve-public-key=' + KEYS[2]],  # half a pair
+    ['--curve-server-key=not a key'],
     ['--kw', 'not an identifier=1'],
     ['--timeout', '0'],
 ])
@@ -416,3 +437,152 @@ def test_help_documents_what_serve_exposes(tmp_path):
     assert '__all__' in ran.out and 'counter.add' in ran.out and 'SIGTERM' in ran.out
     ran = run_cli(tmp_path, '--version')
     assert ran.out.strip() == 'pseud-native %s' % pseud.__version__
+
+
+# ------------------------------------------------- broker and its workers
+
+ANY = 'tcp://127.0.0.1:*'
+WORKER_MODULE = 'import os\n\n\ndef pid():\n    return os.getpid()\n\n\n' \
+                'def add(a, b):\n    return a + b\n'
+
+
+def _pair():
+    return [key.decode() for key in pseud.curve_keypair()]
+
+
+@pytest.fixture
+def worker_module(tmp_path):
+    name = unique('workermod')
+    (tmp_path / (name + '.py')).write_text(WORKER_MODULE)
+    return name, tmp_path
+
+
+def start_broker(start_cli, service, *args):
+    """`pseud broker` on free ports: (process, frontend, backend)."""
+    broker = start_cli('broker', '--frontend', ANY, '--backend', ANY, '--id', service,
+                       *args)
+    words = broker.wait_line('pseud broker ').split()
+    return (broker, words[words.index('frontend') + 1].rstrip(','),
+            words[words.index('backend') + 1])
+
+
+def curve_worker(serve_cli, module, service, backend, broker_public, pair):
+    public, secret = pair
+    worker = serve_cli(module[0], '--curve-broker-key=' + broker_public,
+                       '--curve-public-key=' + public, '--curve-secret-key=' + secret,
+                       extra_path=module[1], server_id=service, where=('--broker', backend))
+    assert worker.line('worker public key ') == \
+        'worker public key %s (CURVE to the broker)' % public
+    return worker
+
+
+def test_broker_and_worker_with_curve_on_both_sides(start_cli, serve_cli, worker_module,
+                                                    tmp_path):
+    service = unique('svc')
+    (front_public, front_secret), (back_public, back_secret) = _pair(), _pair()
+    (client_public, client_secret), worker_pair = _pair(), _pair()
+    broker, frontend, backend = start_broker(
+        start_cli, service, '--security', 'trusted_curve',
+        '--curve-public-key=' + front_public, '--curve-secret-key=' + front_secret,
+        '--allow', 'alice=' + client_public,
+        '--backend-curve-public-key=' + back_public,
+        '--backend-curve-secret-key=' + back_secret,
+        '--allow-worker', 'w1=' + worker_pair[0])
+    worker = curve_worker(serve_cli, worker_module, service, backend, back_public,
+                          worker_pair)
+    ran = run_cli(tmp_path, 'call', frontend, service, 'add', '2', '40', '--timeout', '20',
+                  '--curve-server-key=' + front_public,
+                  '--curve-public-key=' + client_public,
+                  '--curve-secret-key=' + client_secret)
+    assert (ran.code, ran.out.strip()) == (0, '42'), ran
+    ran = run_cli(tmp_path, 'call', frontend, service, 'pid', '--timeout', '20',
+                  '--curve-server-key=' + front_public,
+                  '--curve-public-key=' + client_public,
+                  '--curve-secret-key=' + client_secret)
+    assert (ran.code, json.loads(ran.out)) == (0, worker.proc.pid), ran
+    assert worker.stop() == 0
+    assert broker.stop() == 0
+
+
+def test_a_worker_whose_key_the_broker_does_not_list_never_gets_a_call(
+        start_cli, serve_cli, worker_module, make_client, tmp_path):
+    service = unique('svc')
+    (back_public, back_secret), good_pair, stranger_pair = _pair(), _pair(), _pair()
+    # calls wait in the broker's queue (up to 30 s) for a worker that joins
+    broker, frontend, backend = start_broker(
+        start_cli, service, '--timeout', '30',
+        '--backend-curve-public-key=' + back_public,
+        '--backend-curve-secret-key=' + back_secret,
+        '--allow-worker', 'good=' + good_pair[0])
+    stranger = curve_worker(serve_cli, worker_module, service, backend, back_public,
+                            stranger_pair)
+    # the stranger is connected and its handshake refused: the call waits
+    # in the broker and the client gives up at its own deadline
+    ran = run_cli(tmp_path, 'call', frontend, service, 'pid', '--timeout', '1.5')
+    assert ran.code == 2, ran
+    assert ran.err.strip() == "pseud: no reply to pid from %r at %s within 1.5 s" % (
+        service, frontend), ran
+    good = curve_worker(serve_cli, worker_module, service, backend, back_public, good_pair)
+    client = make_client(service, frontend, timeout=20)
+    # the stranger has been up for seconds: had it joined, ties between two
+    # idle workers would go round and it would answer every other call
+    answers = [client.pid().get() for _ in range(10)]
+    assert answers == [good.proc.pid] * 10
+    assert stranger.proc.poll() is None          # still running, still refused
+    for process in (good, stranger, broker):
+        assert process.stop() == 0
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--curve-broker-key=' + KEYS[0]],
+     '--curve-broker-key is for a worker: it needs --broker'),
+    (['--broker', 'tcp://127.0.0.1:1', '--curve-broker-key=' + KEYS[0]],
+     "--curve-broker-key needs this worker's own pair"),
+    (['--broker', 'tcp://127.0.0.1:1', '--curve-broker-key=' + KEYS[0],
+      '--curve-public-key=' + KEYS[2]],
+     "--curve-broker-key needs this worker's own pair"),
+    (['--broker', 'tcp://127.0.0.1:1', '--curve-public-key=' + KEYS[2],
+      '--curve-secret-key=' + KEYS[3]],
+     "give the broker's key too (--curve-broker-key)"),
+    (['--broker', 'tcp://127.0.0.1:1', '--allow', 'u=' + KEYS[0]],
+     '--allow/--login go to the broker'),
+    (['--broker', 'tcp://127.0.0.1:1', '--curve-broker-key=short'],
+     'expected a 40-character Z85 CURVE key'),
+])
+def test_serve_as_a_worker_usage_errors(argv, message, capsys):
+    from pseud.cli import EXIT_USAGE, main
+    if '--broker' not in argv:
+        argv = ['--bind', ANY] + argv
+    with pytest.raises(SystemExit) as exited:
+        main(['serve', 'os'] + argv)
+    assert exited.value.code == EXIT_USAGE
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--backend-curve-public-key=' + KEYS[0], '--backend-curve-secret-key=' + KEYS[1]],
+     'at least one --allow-worker'),
+    (['--allow-worker', 'w=' + KEYS[2]], 'CURVE on the backend needs'),
+    (['--backend-curve-secret-key=' + KEYS[1], '--allow-worker', 'w=' + KEYS[2]],
+     'CURVE on the backend needs'),
+    (['--backend-curve-public-key=' + KEYS[0], '--backend-curve-secret-key=' + KEYS[1],
+      '--allow-worker', 'w=' + KEYS[2], '--allow-worker', 'w=' + KEYS[0]],
+     "the name 'w' is given twice"),
+    (['--allow-worker', 'w=' + KEYS[2][:-1]], 'expected a 40-character Z85 CURVE key'),
+    (['--allow-worker', 'nameonly'], 'expected NAME=KEY'),
+])
+def test_broker_backend_curve_usage_errors(argv, message, capsys):
+    from pseud import _broker_cli
+    assert _broker_cli.main(['--frontend', ANY, '--backend', ANY, '--id', 's']
+                            + argv) == _broker_cli.EXIT_USAGE
+    assert message in capsys.readouterr().err
+
+
+def test_broker_help_tells_how_to_secure_both_sides(tmp_path):
+    ran = run_cli(tmp_path, 'broker', '--help')
+    assert ran.code == 0, ran
+    text = ' '.join(ran.out.split())
+    for option in ('--security', '--allow NAME=KEY', '--backend-curve-public-key',
+                   '--backend-curve-secret-key', '--allow-worker NAME=KEY',
+                   '--curve-broker-key'):
+        assert option in text, option
