@@ -1,9 +1,13 @@
-"""One benchmark process: the responder or the caller of one row.
+"""One benchmark process: the responder or the caller of one row, or a
+broker or one of its workers (the broker's scenarios).
 
-    peer.py serve ROW bind|connect ENDPOINT
+    peer.py serve ROW bind|connect ENDPOINT [--burn ROUNDS]
     peer.py call ROW SCENARIO bind|connect ENDPOINT [--seconds S | --calls N]
+    peer.py broker ROW ENDPOINT --workers N
+    peer.py worker ROW BACKEND [--burn ROUNDS]
 
-Speaks the line protocol of control.py with the driver (suite.py)."""
+Speaks the line protocol of control.py with the driver (suite.py).
+``--burn ROUNDS`` serves ``burn`` too (burn.py: the cpu scenarios)."""
 import argparse
 import asyncio
 import json
@@ -15,7 +19,7 @@ import time
 import control
 import rows
 from procstat import snapshot
-from scenarios import GREENLETS, PROCESSES, RSS_CHECKPOINTS, SCENARIOS
+from scenarios import PROCESSES, RSS_CHECKPOINTS, SCENARIOS
 
 WARM_TIMEOUT = 30.0
 
@@ -76,11 +80,43 @@ class Runtime:
             gevent.sleep(3600)
 
 
-def serve(rt, bind, endpoint):
-    endpoint = rt.do(rt.row.serve(endpoint, bind))
+def serve(rt, bind, endpoint, burn_rounds):
+    if burn_rounds:
+        endpoint = rt.do(rt.row.serve(endpoint, bind, burn_rounds))
+    else:
+        endpoint = rt.do(rt.row.serve(endpoint, bind))
     control.emit(endpoint=endpoint)
     control.answer_stats_forever()
     rt.idle_forever()
+
+
+def serve_broker(rt, endpoint, workers):
+    """The broker: prints its frontend (as ``endpoint``) and backend, then
+    ``{"event": "joined"}`` once ``workers`` workers have joined it; then
+    answers the driver's snapshot requests like a responder."""
+    import gevent
+    frontend, backend, broker = rt.row.serve_broker(endpoint)
+    control.emit(endpoint=frontend, backend=backend)
+    while len(broker.stats()['workers']) < workers:
+        gevent.sleep(0.02)
+    control.emit(event='joined', workers=workers)
+    control.answer_stats_forever()
+    rt.idle_forever()
+
+
+def serve_worker(rt, backend, burn_rounds):
+    rt.row.serve_worker(backend, burn_rounds)
+    control.emit(event='serving')
+    control.answer_stats_forever()
+    rt.idle_forever()
+
+
+def connect(rt, scenario, endpoint):
+    """A caller of the scenario's method (rows without ``burn`` only ever
+    get ``echo``)."""
+    if scenario.method == 'echo':
+        return rt.do(rt.row.connect(endpoint))
+    return rt.do(rt.row.connect(endpoint, scenario.method))
 
 
 def run_loop(rt, scenario, caller, plan, make_caller):
@@ -91,7 +127,7 @@ def run_loop(rt, scenario, caller, plan, make_caller):
         return rt.do(loops.pipelined(caller, scenario.payload, plan))
     if scenario.loop == 'concurrent':
         callers = [caller] + [caller if rt.row.SHARED_CALLER else make_caller()
-                              for _ in range(GREENLETS - 1)]
+                              for _ in range(scenario.greenlets - 1)]
         return rt.do(loops.concurrent(callers, scenario.payload, plan))
     raise ValueError(scenario.loop)
 
@@ -107,7 +143,7 @@ def call(rt, scenario, bind, endpoint, seconds, count=None):
         endpoint, caller = rt.do(rt.row.reverse_caller(endpoint))
         control.emit(endpoint=endpoint)
     else:
-        caller = rt.do(rt.row.connect(endpoint))
+        caller = connect(rt, scenario, endpoint)
     rt.warm(caller, scenario.payload)
     if scenario.name == 'rss-1M':
         plan = control.Plan(checkpoints=RSS_CHECKPOINTS)
@@ -117,7 +153,7 @@ def call(rt, scenario, bind, endpoint, seconds, count=None):
         plan = control.Plan(seconds=seconds)
     plan.begin()
     plan.calls = run_loop(rt, scenario, caller, plan,
-                          lambda: rt.do(rt.row.connect(endpoint)))
+                          lambda: connect(rt, scenario, endpoint))
     plan.end()
     os._exit(0)      # no lingering sockets or loops at exit
 
@@ -138,7 +174,7 @@ def _read_exactly(fd, count, timeout):
 
 def _child(rt, scenario, endpoint, seconds, ready_w, go_r, result_w):
     try:
-        caller = rt.do(rt.row.connect(endpoint))
+        caller = connect(rt, scenario, endpoint)
         rt.warm(caller, scenario.payload)
         os.write(ready_w, b'r')
         os.read(go_r, 1)
@@ -194,17 +230,25 @@ def call_from_processes(rt, scenario, endpoint, seconds):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('role', choices=('serve', 'call'))
+    parser.add_argument('role', choices=('serve', 'call', 'broker', 'worker'))
     parser.add_argument('row', choices=[n for n, m in rows.MODULES.items() if m])
     parser.add_argument('rest', nargs='+')
     parser.add_argument('--seconds', type=float, default=1.0)
     parser.add_argument('--calls', type=int, default=None,
                         help='make exactly this many calls after the warm-up')
+    parser.add_argument('--burn', type=int, default=0, metavar='ROUNDS',
+                        help='serve burn(ROUNDS) too (serve, worker)')
+    parser.add_argument('--workers', type=int, default=1,
+                        help='broker: how many workers to wait for')
     args = parser.parse_args()
     rt = Runtime(rows.load(args.row))
     if args.role == 'serve':
         mode, endpoint = args.rest
-        serve(rt, mode == 'bind', endpoint)
+        serve(rt, mode == 'bind', endpoint, args.burn)
+    elif args.role == 'broker':
+        serve_broker(rt, args.rest[0], args.workers)
+    elif args.role == 'worker':
+        serve_worker(rt, args.rest[0], args.burn)
     else:
         name, mode, endpoint = args.rest
         call(rt, SCENARIOS[name], mode == 'bind', endpoint, args.seconds, args.calls)

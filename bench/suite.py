@@ -6,7 +6,8 @@
 
 Each measurement is a responder process and a caller process (see
 control.py for how they talk to this driver), killed in a finally block;
-every wait is bounded."""
+every wait is bounded. In the broker's scenarios the responder is a broker
+process with its worker processes behind it."""
 import argparse
 import json
 import os
@@ -22,13 +23,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:           # the bench modules, also under python -P
     sys.path.insert(0, HERE)
 
+import burn  # noqa: E402
 import machine  # noqa: E402
 import reaper  # noqa: E402
-from scenarios import MEGABYTE, SCENARIOS  # noqa: E402
+from scenarios import GROUPS, MEGABYTE, SCENARIOS  # noqa: E402
 ROWS = ('raw-c', 'raw-pyzmq-gevent', 'pseud-1.0.1', 'zerorpc', 'mprpc', 'pseud-native')
 NATIVE = 'pseud-native'
 PYTHON_PEERS = ('raw-pyzmq-gevent', 'pseud-1.0.1', 'zerorpc', 'mprpc')
-RSS_ROWS = ('raw-c', 'raw-pyzmq-gevent', NATIVE)     # 1M calls in reasonable time
 LINE_TIMEOUT = 60
 
 
@@ -125,11 +126,29 @@ class Launcher:
     def _peer(self, argv, row):
         return Peer(self.wrap + argv, self._env(row), self.args.line_timeout)
 
-    def serve(self, row, mode, endpoint):
+    def _python_peer(self, row, *argv):
+        return self._peer([self.python[row], os.path.join(HERE, 'peer.py'), argv[0],
+                           self.module[row]] + list(argv[1:]), row)
+
+    def _burn(self, scenario):
+        """peer.py's option to serve burn(), for the scenarios that call it."""
+        if scenario is None or scenario.method != 'burn':
+            return []
+        return ['--burn', str(self.args.burn_rounds)]
+
+    def serve(self, row, mode, endpoint, scenario=None):
         if row == 'raw-c':
             return self._peer([self.args.raw_c, 'serve', mode, endpoint], row)
-        return self._peer([self.python[row], os.path.join(HERE, 'peer.py'), 'serve',
-                           self.module[row], mode, endpoint], row)
+        return self._python_peer(row, 'serve', mode, endpoint, *self._burn(scenario))
+
+    def broker(self, row, endpoint, scenario):
+        """A broker whose frontend and backend bind at ``endpoint``; it says
+        when the scenario's workers have all joined."""
+        return self._python_peer(row, 'broker', endpoint, '--workers',
+                                 str(scenario.workers))
+
+    def worker(self, row, backend, scenario):
+        return self._python_peer(row, 'worker', backend, *self._burn(scenario))
 
     def call(self, row, scenario, mode, endpoint, count=None):
         seconds = str(self.args.seconds)
@@ -153,11 +172,25 @@ class Launcher:
 
 
 def start_pair(launcher, row, scenario, count=None):
-    """Start a responder and a caller; returns (responder, caller, peers,
-    n/a reason or None). ``peers`` lists what was started, for cleanup."""
+    """Start a responder (and its workers) and a caller; returns
+    (responder, workers, caller, peers, n/a reason or None). ``peers``
+    lists what was started, for cleanup."""
     any_port = 'tcp://127.0.0.1:*'
     peers = []
-    if scenario.reverse:
+    workers = []
+    if scenario.workers:
+        responder = launcher.broker(row, any_port, scenario)
+        peers.append(responder)
+        bound = responder.read()
+        for _ in range(scenario.workers):
+            workers.append(launcher.worker(row, bound['backend'], scenario))
+        peers.extend(workers)
+        for worker in workers:
+            worker.read()
+        responder.read()                  # every worker has joined the broker
+        caller = launcher.call(row, scenario.name, 'connect', bound['endpoint'], count)
+        peers.append(caller)
+    elif scenario.reverse:
         caller = launcher.call(row, scenario.name, 'bind', any_port, count)
         peers.append(caller)
         first = caller.read()
@@ -167,12 +200,12 @@ def start_pair(launcher, row, scenario, count=None):
         peers.append(responder)
         responder.read()
     else:
-        responder = launcher.serve(row, 'bind', any_port)
+        responder = launcher.serve(row, 'bind', any_port, scenario)
         peers.append(responder)
         endpoint = responder.read()['endpoint']
         caller = launcher.call(row, scenario.name, 'connect', endpoint, count)
         peers.append(caller)
-    return responder, caller, peers, None
+    return responder, workers, caller, peers, None
 
 
 def end_peers(launcher, peers):
@@ -187,13 +220,14 @@ def measure(launcher, row, scenario):
     """One responder + one caller; returns the figures of one run."""
     peers = []
     try:
-        responder, caller, peers, na = start_pair(launcher, row, scenario)
+        responder, workers, caller, peers, na = start_pair(launcher, row, scenario)
         if na:
             return {'na': na}
         ready = caller.read()
         if ready.get('event') == 'n/a':
             return {'na': ready['reason']}
         server_start = responder.ask()
+        workers_start = [worker.ask()['cpu'] for worker in workers]
         rss = [{'calls': 0, 'client_kb': ready['rss_kb'], 'server_kb': server_start['rss_kb']}]
         caller.send('go')
         while True:
@@ -209,10 +243,14 @@ def measure(launcher, row, scenario):
         rate = calls / event['seconds']
         if scenario.unit == 'MB/s':
             rate = rate * len(MEGABYTE) / 1e6
-        return {'rate': rate, 'calls': calls,
-                'client_us': 1e6 * client_cpu / calls,
-                'server_us': 1e6 * (server['cpu'] - server_start['cpu']) / calls,
-                'rss': rss}
+        out = {'rate': rate, 'calls': calls,
+               'client_us': 1e6 * client_cpu / calls,
+               'server_us': 1e6 * (server['cpu'] - server_start['cpu']) / calls,
+               'rss': rss}
+        if workers:       # server_us is the broker's; the workers' together
+            workers_end = [worker.ask()['cpu'] for worker in workers]
+            out['workers_us'] = 1e6 * (sum(workers_end) - sum(workers_start)) / calls
+        return out
     except Exception as exc:
         return {'error': '%s %s: %s' % (row, scenario.name, exc)}
     finally:
@@ -237,10 +275,11 @@ def summarize(runs):
         return {'na': next((r.get('na') or r.get('error') for r in runs), 'no run')}
     rates = [r['rate'] for r in good]
     out = {'median': statistics.median(rates), 'spread': _spread(rates), 'runs': rates}
-    for side in ('client_us', 'server_us'):
-        values = [r[side] for r in good]
-        out[side] = statistics.median(values)
-        out[side + '_spread'] = _spread(values)
+    for side in ('client_us', 'server_us', 'workers_us'):
+        values = [r[side] for r in good if side in r]
+        if values:
+            out[side] = statistics.median(values)
+            out[side + '_spread'] = _spread(values)
     if len(good) < len(runs):
         out['failed_runs'] = [r.get('error') for r in runs if 'rate' not in r]
     if 'rss' in good[-1]:
@@ -262,16 +301,25 @@ def _pct(spread):
     return '%5.0f%%' % (100 * spread) if spread is not None else '     -'
 
 
-def print_tables(results, scenarios, rows, base=None):
-    base = base or NATIVE
+def runs_row(scenario, row, modules):
+    """Whether the scenario is measured for this row (its module)."""
+    return scenario.rows is None or modules.get(row, row) in scenario.rows
+
+
+def print_tables(results, scenarios, rows, modules):
     for name in scenarios:
         scenario = SCENARIOS[name]
         table = results[name]
         print('\n## %s — %s (%s, tcp loopback)' % (name, scenario.title, scenario.unit))
+        if scenario.workers:
+            print('(srv us/c: the broker process; the %d worker process(es) on the '
+                  'line below each row)' % scenario.workers)
         print('%-22s %10s %6s %9s %6s %9s %6s %10s %6s' % (
             'row', scenario.unit, 'spread', 'cli us/c', 'spread', 'srv us/c', 'spread',
             'native/row', 'spread'))
         for row in rows:
+            if not runs_row(scenario, row, modules):
+                continue
             s = table[row]
             if 'median' not in s:
                 print('%-22s %10s   %s' % (row, 'n/a', s['na'][:90]))
@@ -283,6 +331,16 @@ def print_tables(results, scenarios, rows, base=None):
                 row, s['median'], _pct(s['spread']), s['client_us'],
                 _pct(s['client_us_spread']), s['server_us'], _pct(s['server_us_spread']),
                 ratio_text))
+            if 'workers_us' in s:
+                print('%-22s workers %.1f us/c (%s), broker %.1f us/c: one broker core '
+                      'would route %.0f calls/s' % (
+                          '', s['workers_us'], _pct(s['workers_us_spread']).strip(),
+                          s['server_us'], 1e6 / s['server_us'] if s['server_us'] else 0))
+            if 'vs_base' in s:
+                v = s['vs_base']
+                print('%-22s vs %s: %.2fx (spread %s), median of %d paired '
+                      'repetition(s)' % ('', v['base'], v['median'],
+                                         _pct(v['spread']).strip(), len(v['pairs'])))
         print('%-22s %10s   %s' % ('(inproc)', 'n/a', 'client and server are separate '
                                    'processes here; inproc needs one process'))
     if 'rss-1M' in results:
@@ -318,6 +376,19 @@ def targets(results):
     for row in PYTHON_PEERS:
         out.append(ratio('pipelined', row, 3.0, 'pipelined >= 3 x %s' % row))
     out.append(ratio('bulk-1MB', 'raw-c', 0.6, '1 MB >= 0.6 x raw-c MB/s'))
+
+    def versus(name, factor, text):
+        """pseud-native in scenario ``name`` vs in its base scenario: the
+        median of the ratios of the same repetitions."""
+        pair = results.get(name, {}).get(NATIVE, {}).get('vs_base')
+        if pair is None:
+            return (text, None, 'not measured')
+        return (text, pair['median'] >= factor, '%.2fx (paired, spread %s)' % (
+            pair['median'], _pct(pair['spread']).strip()))
+
+    out.append(versus('broker-sequential', 0.6, 'broker sequential >= 0.6 x direct'))
+    out.append(versus('broker-pipelined', 0.5, 'broker pipelined >= 0.5 x direct'))
+    out.append(versus('cpu-64-broker-2', 1.6, 'cpu-64: 2 workers >= 1.6 x 1 worker'))
     pipe = results.get('pipelined', {})
     if 'server_us' in pipe.get(NATIVE, {}) and 'server_us' in pipe.get('raw-c', {}):
         a, b = pipe[NATIVE]['server_us'], pipe['raw-c']['server_us']
@@ -345,7 +416,9 @@ def parse_args():
     parser.add_argument('--seconds', type=float, default=1.0)
     parser.add_argument('--quick', action='store_true',
                         help='one repetition of 0.5 s, no 1M-call RSS run')
-    parser.add_argument('--only', default=None, help='comma-separated scenarios')
+    parser.add_argument('--only', default=None,
+                        help='comma-separated scenarios, or groups of them: %s' % '; '.join(
+                            '%s = %s' % (g, ','.join(n)) for g, n in GROUPS.items()))
     parser.add_argument('--rows', default=None,
                         help='comma-separated rows (default: all; "hang" is a test-only '
                              'row that hangs on purpose)')
@@ -371,7 +444,22 @@ def parse_args():
     args = parser.parse_args()
     if args.quick:
         args.repeat, args.seconds = 1, 0.5
+    args.burn_rounds = None       # calibrated when a scenario calls burn
     return args
+
+
+def pick_scenarios(args):
+    """The scenarios of --only (groups expanded, in the suite's order), or
+    all of them; --quick leaves out the 1M-call RSS run."""
+    if not args.only:
+        return [n for n in SCENARIOS if not (args.quick and n == 'rss-1M')]
+    wanted = set()
+    for name in args.only.split(','):
+        if name not in SCENARIOS and name not in GROUPS:
+            raise SystemExit('--only: unknown %r (scenarios: %s; groups: %s)' % (
+                name, ', '.join(SCENARIOS), ', '.join(GROUPS)))
+        wanted.update(GROUPS.get(name, (name,)))
+    return [n for n in SCENARIOS if n in wanted]
 
 
 def pick_rows(args):
@@ -401,12 +489,13 @@ def run_rates(args, launcher, rows, names, began):
     for rep in range(args.repeat):
         order = rows if rep % 2 == 0 else rows[::-1]
         for name in names:
+            scenario = SCENARIOS[name]
             for row in order:
                 if broken[row]:
                     runs[name, row].append({'na': broken[row]})
-                elif name == 'rss-1M' and launcher.module.get(row, row) not in RSS_ROWS:
-                    runs[name, row].append({'na': 'run for %s only, to keep the suite '
-                                                  'short' % ', '.join(RSS_ROWS)})
+                elif not runs_row(scenario, row, launcher.module):
+                    runs[name, row].append({'na': 'run for %s only'
+                                                  % ', '.join(scenario.rows)})
                 elif name == 'rss-1M' and rep:
                     runs[name, row].append({'skip': True})       # once is enough
                 else:
@@ -426,6 +515,11 @@ def run_rates(args, launcher, rows, names, began):
                 ratio = paired_ratios(native, mine)
                 if ratio:
                     summary['ratio'] = ratio
+            base = SCENARIOS[n].base
+            if base in names and 'median' in summary:
+                pair = paired_ratios(runs[n, row], runs[base, row])
+                if pair:
+                    summary['vs_base'] = dict(pair, base=base)
     return results
 
 
@@ -434,9 +528,7 @@ def main():
     token = reaper.make_token()
     reaper.install(token, lambda count: print('# killed %d leftover benchmark process(es)'
                                               % count, file=sys.stderr, flush=True))
-    names = [n for n in SCENARIOS if not (args.quick and n == 'rss-1M')]
-    if args.only:
-        names = args.only.split(',')
+    names = pick_scenarios(args)
     launcher = Launcher(args, token)
     rows = pick_rows(args)
     say = lambda text: print(text, flush=True)      # noqa: E731
@@ -444,6 +536,10 @@ def main():
         machine.wait_quiet(token, args.wait_quiet, say)
     load, busiest = machine.look(token, 1.0)
     say(machine.describe('before', load, busiest))
+    if not args.callgrind and any(SCENARIOS[n].method == 'burn' for n in names):
+        args.burn_rounds = burn.calibrate()
+        say('burn(%d) takes about %.0f ms here (the cpu scenarios\' handler)'
+            % (args.burn_rounds, 1e3 * burn.TARGET_SECONDS))
     before = machine.Sample()
     began = time.time()
 
@@ -478,7 +574,7 @@ def main():
               'CPU microseconds per call of each process (its own getrusage), client = sum '
               'of its processes; native/row = median of the per-repetition ratios of '
               'pseud-native to the row (measured one after the other)')
-        print_tables(results, names, rows)
+        print_tables(results, names, rows, launcher.module)
         print('\n## targets (tcp loopback, 30-byte payload)')
         checks = targets(results)
         for text, met, detail in checks:
@@ -491,6 +587,7 @@ def main():
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
         with open(out, 'w') as fh:
             json.dump({'seconds': args.seconds, 'repeat': args.repeat, 'rows': rows,
+                       'burn_rounds': args.burn_rounds,
                        'mode': 'callgrind' if args.callgrind else 'rates',
                        'load': load_info, 'results': results,
                        'targets': [{'target': t, 'met': m, 'detail': d}

@@ -11,6 +11,10 @@
 # is routed out of them. Traffic is bounded: each measurement runs SECONDS
 # (at most 10) and every process is killed, and every namespace deleted, on
 # exit, whatever happens (trap).
+#
+# The processes are the benchmark suite's own roles (bench/peer.py broker,
+# worker, call; the scenarios of bench/scenarios.py): the same code as
+# `bash bench/run.sh --only broker`, over veth instead of loopback.
 set -euo pipefail
 WORKERS=${1:-2}
 SECONDS_EACH=${2:-2}
@@ -20,8 +24,9 @@ if [ "$(id -u)" != 0 ]; then echo "scripts/netns.sh needs root (ip netns)" >&2; 
 
 source "$(dirname "$0")/setup-env.sh"
 pseud_setup plain
-export PYTHONPATH="$PSEUD_LIB" PYTHONSAFEPATH=1
-BENCH="$PSEUD_ROOT/bench/broker_bench.py"
+export PYTHONPATH="$PSEUD_LIB:$PSEUD_ROOT/bench" PYTHONSAFEPATH=1
+PEER="$PSEUD_ROOT/bench/peer.py"
+ROW=pseud-native
 
 TAG="pn$$"                 # namespaces and links of this run only
 NS_BROKER="${TAG}-broker"
@@ -37,9 +42,16 @@ cleanup() {
     for ns in "${NS_HOSTS[@]:-}" "$NS_BROKER"; do
         [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null || true
     done
+    exec 9>&- 2>/dev/null || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
+
+# The broker and workers (bench/peer.py) read the suite's CPU requests on
+# stdin and exit when it ends: their stdin is a FIFO held open (fd 9) that
+# nothing writes to; the cleanup above kills them.
+mkfifo "$WORK/hold"
+exec 9<>"$WORK/hold"
 
 # ---- the network: a bridge in the broker's namespace, one veth per host
 ip netns add "$NS_BROKER"
@@ -70,30 +82,43 @@ first_line() {
     echo "no output in $file" >&2; return 1
 }
 
-ROUNDS=$("$PSEUD_PY" -c "import sys; sys.path.insert(0, '$PSEUD_ROOT/bench'); \
-import broker_bench; print(broker_bench.calibrate())")
+ROUNDS=$("$PSEUD_PY" -c "import burn; print(burn.calibrate())")
+json_field() {   # json_field FIELD...: those fields of the JSON line on stdin
+    "$PSEUD_PY" -c 'import json, sys; d = json.loads(sys.stdin.readline()); \
+print(*(d[k] for k in sys.argv[1:]))' "$@"
+}
 
 # ---- the broker, then the workers, each in its namespace. Started with
 # `ip netns exec` directly (not from a shell function): it execs python, so
 # $! is the process the cleanup must kill.
-ip netns exec "$NS_BROKER" "$PSEUD_PY" "$BENCH" broker --host 198.18.0.1 >"$WORK/broker" &
+ip netns exec "$NS_BROKER" "$PSEUD_PY" "$PEER" broker "$ROW" 'tcp://198.18.0.1:*' \
+    --workers "$WORKERS" <"$WORK/hold" >"$WORK/broker" &
 PIDS+=($!)
-read -r FRONTEND BACKEND < <(first_line "$WORK/broker")
+read -r FRONTEND BACKEND < <(first_line "$WORK/broker" | json_field endpoint backend)
 echo "broker in $NS_BROKER: frontend $FRONTEND, backend $BACKEND"
 for i in $(seq 1 "$WORKERS"); do
-    ip netns exec "${TAG}-w$i" "$PSEUD_PY" "$BENCH" worker "$BACKEND" --rounds "$ROUNDS" >"$WORK/w$i" &
+    ip netns exec "${TAG}-w$i" "$PSEUD_PY" "$PEER" worker "$ROW" "$BACKEND" \
+        --burn "$ROUNDS" <"$WORK/hold" >"$WORK/w$i" &
     PIDS+=($!)
     first_line "$WORK/w$i" >/dev/null
 done
-sleep 0.5
+for _ in $(seq 300); do          # the broker's second line: all have joined
+    [ "$(wc -l <"$WORK/broker")" -ge 2 ] && break
+    sleep 0.1
+done
+[ "$(wc -l <"$WORK/broker")" -ge 2 ] || { echo "the workers did not join" >&2; exit 1; }
 echo "$WORKERS workers in their namespaces (198.18.0.11-$((10 + WORKERS))), client at 198.18.0.10"
 
-# ---- the client: each scenario runs SECONDS_EACH, then the client exits
-for scenario in sequential pipelined cpu; do
+# ---- the client: each scenario runs SECONDS_EACH, then the client exits.
+# It prints "ready" after its warm-up call, waits for "go", prints "done".
+# (The caller's side of cpu-64-broker-N is the same for every N.)
+for scenario in broker-sequential broker-pipelined cpu-64-broker-1; do
     result=$( (sleep 1; echo go) | timeout $((SECONDS_EACH + 40)) \
-        ip netns exec "${TAG}-client" "$PSEUD_PY" "$BENCH" client "$FRONTEND" \
-        --scenario "$scenario" --seconds "$SECONDS_EACH" | tail -n1)
+        ip netns exec "${TAG}-client" "$PSEUD_PY" "$PEER" call "$ROW" "$scenario" connect \
+        "$FRONTEND" --seconds "$SECONDS_EACH" | tail -n1)
+    label=$scenario
+    [ "$scenario" = cpu-64-broker-1 ] && label="cpu-64 x $WORKERS workers"
     "$PSEUD_PY" -c "import json, sys; r = json.loads(sys.argv[2]); \
-print('%-12s %8.0f calls/s over veth' % (sys.argv[1], r['calls'] / r['seconds']))" \
-        "$scenario" "$result"
+print('%-22s %8.0f calls/s over veth' % (sys.argv[1], r['calls'] / r['seconds']))" \
+        "$label" "$result"
 done
