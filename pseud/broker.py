@@ -80,16 +80,22 @@ class Broker:
         if sid is None:
             raise TypeError('pseud: Broker needs a service id (str or bytes), not None')
         self.service_id: bytes = sid
+        plugin = auth_backends.lookup(security_plugin, 'server')
+        noop = getattr(plugin, '_pseud_noop', False)
+        # ZAP-checked sockets stay in pseud's own context, where the ZAP
+        # handler is; else the one of every peer without context=
+        # (docs/guide/calls.rst, "context= and inproc with pyzmq")
+        zap = not noop or worker_keys is not None or backend_public_key is not None
         self._core = _pseud.Broker(self.service_id, max_in_flight, max_queue, float(timeout),
-                                   float(heartbeat), max_message_size=max_message_size)
+                                   float(heartbeat), max_message_size=max_message_size,
+                                   zap=zap)
         self.security_plugin = security_plugin
         self.auth_backend: Any = None
         self.backend_auth: Any = None
         self.frontend_endpoint: str | None = None
         self.backend_endpoint: str | None = None
         self._running: Any = None
-        plugin = auth_backends.lookup(security_plugin, 'server')
-        if not getattr(plugin, '_pseud_noop', False):
+        if not noop:
             if not (isinstance(plugin, type) and issubclass(plugin, _RoutedServer)
                     and plugin.zap_policy in _BROKERABLE):
                 self._core.stop()

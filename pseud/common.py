@@ -131,11 +131,13 @@ class BaseRPC(_pseud.RPC):
 
     @property
     def context(self) -> _pseud.Context:
-        """The process-wide libzmq context, for helper sockets.
+        """pseud's own process-wide libzmq context, for helper sockets.
 
         ``rpc.context.socket(kind)``, as upstream's plugins use it.
-        Read-only. The ``context=`` option decides where the RPC's own
-        socket lives (docs/guide/calls.rst); helper sockets stay here."""
+        Read-only. Where the RPC's own socket lives is decided apart
+        (``context=``, or pyzmq's shared default: docs/guide/calls.rst);
+        helper sockets always stay here. Given back as ``context=``, it
+        means the same as none."""
         return _pseud.Context.instance()
 
     def create_periodic_callback(self, callback: Callable[[], object],

@@ -62,19 +62,20 @@ pseud_system_packages() {
 
 # ensure_venv DIR REQUIREMENTS [PYTHON]: a virtual environment at DIR with the
 # packages of REQUIREMENTS, reinstalled only when that file changes.
-# PYTHON (default python3) creates it.
+# PYTHON (default python3) creates it. Returns non-zero on failure, also
+# where set -e does not hold (a function called left of || or in an if).
 ensure_venv() {
     local venv=$1 req=$2 python=${3:-python3}
     if [ ! -x "$venv/bin/python" ]; then
         echo "== creating $venv"
-        "$python" -m venv "$venv"
+        "$python" -m venv "$venv" || return 1
     fi
     local stamp="$venv/.pseud-deps"
     local want
     want=$(cat "$req")
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         echo "== installing $(basename "$req") into $venv"
-        "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req" || return 1
         printf '%s' "$want" > "$stamp"
     fi
 }
@@ -119,6 +120,16 @@ pseud_interop_venv() {
     local venv=${PSEUD_INTEROP_VENV:-$PSEUD_ROOT/.venv-interop}
     ensure_venv "$venv" "$PSEUD_ROOT/tests/interop/requirements.txt"
     PSEUD_INTEROP_PYTHON="$venv/bin/python"
+}
+
+# pyzmq built from source against the system libzmq, the one pseud links
+# (tests/requirements-shared-pyzmq.txt), for PYTHON (default python3), in
+# .venv-3.X-syszmq: the tests of pyzmq sharing pseud's libzmq run there.
+# Sets PSEUD_SHARED_VENV.
+pseud_shared_pyzmq_venv() {
+    local python=${1:-python3}
+    PSEUD_SHARED_VENV=${PSEUD_SHARED_VENV:-$PSEUD_ROOT/.venv-$(_python_version "$python")-syszmq}
+    ensure_venv "$PSEUD_SHARED_VENV" "$PSEUD_ROOT/tests/requirements-shared-pyzmq.txt" "$python"
 }
 
 # Build the package (Python files and the extension) into build/<variant>/lib.

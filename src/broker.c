@@ -64,6 +64,7 @@ broker_close(BrokerObject *b)
     if (b->mon != NULL)
         zmq_close(b->mon);
     b->front = b->back = b->mon = NULL;
+    Py_CLEAR(b->context);       /* only now: its termination would wait for them */
     for (uint32_t c = 0; c < b->nslots / CHUNK; c++) {
         for (uint32_t k = 0; k < CHUNK; k++) {
             zmq_msg_close(&b->chunks[c][k].peer);
@@ -112,15 +113,19 @@ static int
 broker_init(PyObject *op, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"service_id", "max_in_flight", "max_queue", "timeout",
-                             "heartbeat", "max_message_size", NULL};
+                             "heartbeat", "max_message_size", "zap", NULL};
     BrokerObject *b = B(op);
     PyObject *sid_in;
     int max_in_flight = 16;
     Py_ssize_t max_queue = 1000;
     double timeout = 5.0, heartbeat = 0.5;
     long long max_message_size = 64 * 1024 * 1024;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|indd$L", kwlist, &sid_in, &max_in_flight,
-                                     &max_queue, &timeout, &heartbeat, &max_message_size))
+    /* a ZAP-checked plugin on either socket: pseud's own context, where the
+     * ZAP handler is; so by default, and pseud.Broker says when it is not */
+    int zap = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|indd$Lp", kwlist, &sid_in, &max_in_flight,
+                                     &max_queue, &timeout, &heartbeat, &max_message_size,
+                                     &zap))
         return -1;
     if (b->front != NULL || b->closed) {
         PyErr_SetString(PyExc_RuntimeError, "pseud: a Broker is initialised once");
@@ -153,9 +158,12 @@ broker_init(PyObject *op, PyObject *args, PyObject *kwds)
     memcpy(back_id + BROKER_ID_PREFIX_LEN, PyBytes_AS_STRING(sid), sid_len);
 
     pseud_state *st = b->st;
-    b->front = zmq_socket(st->zmq_ctx, ZMQ_ROUTER);
-    b->back = zmq_socket(st->zmq_ctx, ZMQ_ROUTER);
-    b->mon = zmq_socket(st->zmq_ctx, ZMQ_PAIR);
+    void *ctx = pseud_default_context(st, zap, &b->context);
+    if (ctx == NULL)
+        goto fail;
+    b->front = zmq_socket(ctx, ZMQ_ROUTER);
+    b->back = zmq_socket(ctx, ZMQ_ROUTER);
+    b->mon = zmq_socket(ctx, ZMQ_PAIR);
     if (b->front == NULL || b->back == NULL || b->mon == NULL) {
         errors_raise_what(st, zmq_errno(), "creating the broker's sockets");
         goto fail;

@@ -44,6 +44,7 @@ typedef struct {
     pseud_state *st;
     PyObject *module;
     void *front, *back, *mon;   /* mon: PAIR receiving the backend's monitor events */
+    PyObject *context;          /* the pyzmq Context they live in, kept alive; or NULL */
     fdwatch wf, wb, wm;
     PyObject *front_view, *back_view;
     PyObject *on_ready, *on_tick, *tick;

@@ -91,7 +91,8 @@ ctx_dealloc(PyObject *op)
 
 static PyMethodDef ctx_methods[] = {
     {"instance", ctx_instance, METH_NOARGS | METH_CLASS,
-     "instance($type, /)\n--\n\nThe process-wide context (the one every pseud RPC uses)."},
+     "instance($type, /)\n--\n\nThe process-wide context of pseud (helper sockets, secured peers; "
+     "peers without context= unless pyzmq's is shared: docs/guide/calls.rst)."},
     {"socket", ctx_socket, METH_O, "socket($self, kind, /)\n--\n\nA new _pseud.Socket of that kind (ROUTER, ...)."},
     {NULL},
 };

@@ -161,6 +161,7 @@ pseud_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ZMQError);
     Py_VISIT(st->Again);
     Py_VISIT(st->context);
+    Py_VISIT(st->default_context);
     Py_VISIT(st->ExtType);
     Py_VISIT(st->global_registry);
     Py_VISIT(st->default_packer);
@@ -201,6 +202,8 @@ pseud_clear(PyObject *module)
     Py_CLEAR(st->ZMQError);
     Py_CLEAR(st->Again);
     Py_CLEAR(st->context);
+    /* never terminated here: pyzmq's, with sockets of pyzmq's own in it */
+    Py_CLEAR(st->default_context);
     Py_CLEAR(st->ExtType);
     Py_CLEAR(st->global_registry);
     Py_CLEAR(st->default_packer);
@@ -227,7 +230,9 @@ pseud_free(void *module)
         log_limit_free(st);
     if (st != NULL && st->zmq_ctx != NULL) {
         /* every RPC holds the module, so no socket is open by now and
-         * zmq_ctx_term cannot block; shutdown first all the same */
+         * zmq_ctx_term cannot block; shutdown first all the same. Only
+         * pseud's own: a pyzmq context peers lived in (default_context,
+         * context=) is pyzmq's to terminate */
         zmq_ctx_shutdown(st->zmq_ctx);
         zmq_ctx_term(st->zmq_ctx);
         st->zmq_ctx = NULL;

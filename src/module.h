@@ -71,9 +71,13 @@ typedef struct {
     PyObject *gevent_spawn;     /* gevent.spawn_raw */
     PyObject *gevent_getcurrent;/* greenlet.getcurrent */
 
-    /* the libzmq context shared by every RPC of the process */
+    /* pseud's own libzmq context: helper sockets, the ZAP handler, secured
+     * peers, and every peer when pyzmq's is not shared (rpc_context.c) */
     void *zmq_ctx;
     int context_warned;         /* rpc_context.c said once why context= is not shared */
+    /* where peers given no context= live, decided once (rpc_context.c):
+     * NULL not yet, None pseud's own, else pyzmq's zmq.green.Context.instance() */
+    PyObject *default_context;
 
     /* the ZAP handler (zap.c): libzmq allows one per context */
     PyObject *zap_domains;      /* dict domain bytes -> security backend */
@@ -102,5 +106,13 @@ void pseud_log(pseud_state *st, const char *level, const char *fmt, ...);
 void pseud_logv(pseud_state *st, const char *level, const char *fmt, va_list vargs);
 
 /* Lines a peer can cause go through pseud_log_limited (log_limit.h). */
+
+/* The libzmq context for the socket of a peer given no context= (an RPC,
+ * a SyncClient, a Broker; docs/guide/calls.rst, "context= and inproc with
+ * pyzmq"): pseud's own for a secured one, else the process's default
+ * (rpc_context.c). *keep: a new reference to the pyzmq Context it
+ * belongs to, to hold until the socket is closed, or NULL for pseud's own.
+ * NULL with an exception on failure. */
+void *pseud_default_context(pseud_state *st, int secured, PyObject **keep);
 
 #endif

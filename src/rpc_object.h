@@ -1,7 +1,7 @@
 /* The RPC object's layout and the functions its five files share. Private
  * to the core:
  *   rpc.c           the type, its lifecycle (bind/connect/start/stop) and socket
- *   rpc_context.c   the libzmq context the socket lives in (upstream's context=)
+ *   rpc_context.c   the libzmq context the socket lives in (context=, the default)
  *   rpc_calls.c     outgoing calls: send_work, pending calls, deadlines, replies
  *   rpc_dispatch.c  incoming messages: the reader, plugin hooks, running calls
  *   rpc_outbox.c    getting messages out: non-blocking sends and the outbox
@@ -69,7 +69,7 @@ typedef struct {
     int probe_router;           /* connect() sets ZMQ_PROBE_ROUTER (off by default) */
     int has_connected;          /* connect() was called: peers may be on their way */
     void *zmq_ctx;              /* the libzmq context its socket lives in (rpc_context.c) */
-    PyObject *context;          /* the context= object shared (kept alive), or NULL */
+    PyObject *context;          /* the pyzmq Context it lives in (kept alive), or NULL */
     PyObject *context_foreign;  /* str: why context= could not be shared, or NULL */
     double timeout;
     long long max_message_size;
@@ -134,8 +134,9 @@ void rpc_stop_now(RPCObject *self);
 /* ---- rpc_context.c */
 
 /* Choose the libzmq context of `self` from upstream's context= option
- * (None, pseud's Context, or a pyzmq Context): sets zmq_ctx, context and
- * context_foreign. 0 / -1 with an exception. */
+ * (None or pseud's Context: the default, pseud_default_context; or a pyzmq
+ * Context): sets zmq_ctx, context and context_foreign. 0 / -1 with an
+ * exception. */
 int rpc_context_choose(RPCObject *self, PyObject *context);
 
 /* 0, or -1 with a ValueError when `endpoint` (bytes) is inproc:// and the

@@ -36,6 +36,8 @@ typedef struct {
     PyObject *user_id;
     PyObject *password;
     PyObject *security_plugin;
+    void *zmq_ctx;              /* where its sockets live (pseud_default_context) */
+    PyObject *context;          /* the pyzmq Context that is, kept alive; or NULL */
     double timeout;
     int closed;
     int busy;                   /* a call is in progress (maybe in another thread) */
@@ -53,7 +55,7 @@ set_bytes_option(void *s, int option, PyObject *value)
 static void *
 make_socket(SyncClientObject *self)
 {
-    void *s = zmq_socket(self->st->zmq_ctx, ZMQ_REQ);
+    void *s = zmq_socket(self->zmq_ctx, ZMQ_REQ);
     if (s == NULL) {
         errors_raise_what(self->st, zmq_errno(), "zmq_socket");
         return NULL;
@@ -548,6 +550,15 @@ sync_init(PyObject *op, PyObject *args, PyObject *kwds)
         return -1;
     }
     Py_XSETREF(self->security_plugin, plugin);
+    if (self->sock == NULL) {   /* context= is not used: the peers' default (module.h) */
+        PyObject *keep;
+        int secured = PyUnicode_CompareWithASCIIString(plugin, "noop_auth_backend") != 0;
+        void *ctx = pseud_default_context(self->st, secured, &keep);
+        if (ctx == NULL)
+            return -1;
+        self->zmq_ctx = ctx;
+        Py_XSETREF(self->context, keep);
+    }
     self->timeout = timeout;
     PyObject *v;
     if ((v = convert_identity(peer, "peer_routing_id")) == NULL)
@@ -581,6 +592,7 @@ sync_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     self->st = st;
     self->module = Py_XNewRef(PyType_GetModuleByDef(type, &pseud_module_def));
+    self->zmq_ctx = st->zmq_ctx;
     self->timeout = 5.0;
     self->endpoints = PyList_New(0);
     self->bound = PyList_New(0);
@@ -640,6 +652,9 @@ sync_dealloc(PyObject *op)
         self->sock = NULL;
     }
     sync_clear(op);
+    /* only after the socket (not in sync_clear): a pyzmq context whose
+     * last reference this is would wait forever for that socket */
+    Py_CLEAR(self->context);
     Py_CLEAR(self->module);
     tp->tp_free(op);
     Py_DECREF(tp);

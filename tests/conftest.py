@@ -1,19 +1,12 @@
 """Shared fixtures: servers and clients on free loopback ports (or unique
 inproc names), always stopped in finalizers."""
-import itertools
 import os
-import uuid
 
 import pytest
 
 import pseud
 
-_counter = itertools.count()
-
-
-def unique(prefix='x'):
-    """A name no other test uses (for registry entries, inproc endpoints)."""
-    return '%s_%d_%s' % (prefix, next(_counter), uuid.uuid4().hex[:8])
+from naming import unique  # noqa: F401 (test modules import it from here too)
 
 
 @pytest.fixture

@@ -1,7 +1,13 @@
 """context= (docs/guide/calls.rst, "context= and inproc with pyzmq"): a
 pyzmq Context whose libzmq is the very library pseud uses is shared, so
 that inproc:// endpoints are common to both; any other is not, said once,
-and an inproc:// bind or connect on such an RPC is refused."""
+and an inproc:// bind or connect on such an RPC is refused.
+
+Without context=, peers live in pyzmq's zmq.green.Context.instance() when
+pyzmq is imported and shares pseud's libzmq (decided once per process),
+else in pseud's own context, silently. Which of the two this run has
+depends on its pyzmq (pyzmq_sharing.py); each decision is also checked in
+a fresh interpreter, where the import order is the test's."""
 import ctypes
 import logging
 import os
@@ -15,7 +21,9 @@ import pytest
 import pseud
 from pseud import _pseud
 
-from conftest import unique
+from naming import unique
+from pyzmq_sharing import (NOT_SHARED, NOT_SHARED_REASON, SHARED, SHARING_REQUIRED,
+                           pyzmq_backend_file)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -41,12 +49,6 @@ def our_libzmq():
     return ours[0]
 
 
-def pyzmq_has_its_own_libzmq():
-    import zmq
-    zmq.Context.instance()
-    return len(mapped_libzmq_files()) > 1
-
-
 class OurLibzmqContext:
     """A libzmq context made with ctypes from pseud's own libzmq, shaped
     like pyzmq's (`underlying`). pseud finds the libzmq of a context
@@ -67,6 +69,17 @@ class OurLibzmqContext:
 
     def term(self):
         assert self.lib.zmq_ctx_term(self.underlying) == 0
+
+
+def run_fresh(script, tmp_path):
+    """Run `script` in a fresh interpreter (the decision of the default
+    context is the process's, and the import order is the script's); it
+    prints OK when every assertion held."""
+    out = subprocess.run([sys.executable, '-c', textwrap.dedent(script)],
+                         capture_output=True, text=True, timeout=40,
+                         env=dict(os.environ), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == 'OK', (out.stdout, out.stderr)
 
 
 @pytest.fixture
@@ -123,7 +136,8 @@ def test_a_context_with_two_io_threads_is_not_shared(our_context, make_server, c
         server.stop()
 
 
-def test_pseud_context_and_none_are_pseud_own(make_server, make_client):
+def test_pseud_context_and_none_are_the_same_default(make_server, make_client):
+    # rpc.context (pseud's Context) given back as context= means none given
     name = 'inproc://%s' % unique('own')
     server, _ = make_server(endpoint=name, context=_pseud.Context.instance())
     server.register_rpc(name='ping')(lambda: 'pong')
@@ -138,9 +152,9 @@ def test_context_that_is_no_context_is_refused():
 
 def test_foreign_pyzmq_context_warns_once_and_refuses_inproc_only(tmp_path):
     """pyzmq's wheel carries its own libzmq: its contexts cannot be shared."""
-    if not pyzmq_has_its_own_libzmq():
+    if SHARED:
         pytest.skip("this pyzmq uses pseud's libzmq: see the sharing tests")
-    script = textwrap.dedent('''
+    script = '''
         import logging, sys
         import zmq
         import pseud
@@ -172,26 +186,19 @@ def test_foreign_pyzmq_context_warns_once_and_refuses_inproc_only(tmp_path):
                 raise AssertionError('inproc accepted')
         client.stop(); server.stop()
         print('OK')
-    ''')
-    out = subprocess.run([sys.executable, '-c', script], capture_output=True,
-                         text=True, timeout=30, env=dict(os.environ), cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == 'OK'
+    '''
+    run_fresh(script, tmp_path)
 
 
-SYSTEM_PYZMQ = os.environ.get('PSEUD_TEST_SYSTEM_PYZMQ')
 
 
-@pytest.mark.skipif(not SYSTEM_PYZMQ, reason='set PSEUD_TEST_SYSTEM_PYZMQ to the '
-                    'site-packages of a pyzmq built against the system libzmq '
-                    '(pip install --no-binary pyzmq pyzmq)')
+@pytest.mark.skipif(NOT_SHARED, reason=NOT_SHARED_REASON)
 def test_pyzmq_linked_to_our_libzmq_reaches_pseud_inproc(tmp_path):
-    script = textwrap.dedent('''
-        import sys, gevent, zmq, zmq.green
-        assert zmq.__file__.startswith(sys.path[0]), zmq.__file__
+    run_fresh('''
+        import gevent, zmq, zmq.green
         import pseud
         from pseud.packer import Packer
-        ctx = zmq.green.Context.instance()
+        ctx = zmq.green.Context(io_threads=1)      # given, not the default instance
         server = pseud.Server('echo', context=ctx)
         server.bind('inproc://shared-with-pyzmq')
         server.register_rpc(name='job')(lambda a, b: a + b)
@@ -208,13 +215,213 @@ def test_pyzmq_linked_to_our_libzmq_reaches_pseud_inproc(tmp_path):
         client.connect('inproc://shared-with-pyzmq')
         assert client.job(2, 3).get() == 5
         client.stop(); server.stop(); sock.close(linger=0)
+        ctx.term()
         print('OK')
-    ''')
-    env = dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join(p for p in (env.get('PYTHONPATH'), SYSTEM_PYZMQ) if p)
-    # the system pyzmq first, ahead of the test venv's wheel
-    script = 'import sys; sys.path.insert(0, %r)\n' % SYSTEM_PYZMQ + script
-    out = subprocess.run([sys.executable, '-c', script], capture_output=True,
-                         text=True, timeout=30, env=env, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == 'OK'
+    ''', tmp_path)
+
+
+# ---- no context=: the process's default (pyzmq's when it can share)
+
+# What the scripts below share: a server without context= on an inproc
+# endpoint, its job, and a raw pyzmq ROUTER calling it with WORK frames.
+PRELUDE = """
+import logging, sys
+import gevent
+records = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        records.append(record)
+logging.getLogger('pseud').addHandler(Keep())
+logging.getLogger('pseud').setLevel(logging.DEBUG)
+
+def serve(name, user_id='echo'):
+    import pseud
+    server = pseud.Server(user_id)
+    server.bind(name)
+    server.register_rpc(name='job')(lambda a, b: a + b)
+    server.start()
+    return server
+
+def raw_call(sock, user_id=b'echo', wait=10):
+    # upstream's test_server.py way: WORK frames from a raw ROUTER; the
+    # reply, or None when nothing came within `wait` seconds (poll: a
+    # plain pyzmq socket's recv would block the hub)
+    from pseud.packer import Packer
+    sock.send_multipart([user_id, b'', b'v1', b'id', b'\x03',
+                         Packer().packb(('job', (1, 2), {}))])
+    if not sock.poll(wait * 1000):
+        return None
+    reply = sock.recv_multipart()
+    assert reply == [user_id, b'', b'v1', b'id', b'\x01', Packer().packb(3)], reply
+    return reply
+
+def warnings():
+    return [r.getMessage() for r in records if r.levelno >= logging.WARNING]
+"""
+
+
+def test_the_pyzmq_of_this_run_is_shared_when_required():
+    """PSEUD_TEST_SHARED_PYZMQ=1 (scripts/test.sh's pass with pyzmq built
+    from source): the sharing must be real, not skipped."""
+    if not SHARING_REQUIRED:
+        pytest.skip('PSEUD_TEST_SHARED_PYZMQ is not set: any pyzmq will do')
+    import zmq
+    assert SHARED, ("PSEUD_TEST_SHARED_PYZMQ=1, but pyzmq %s (%s) calls a libzmq other "
+                    "than pseud's: was it built against the system libzmq?"
+                    % (zmq.__version__, pyzmq_backend_file()))
+
+
+@pytest.mark.skipif(NOT_SHARED, reason=NOT_SHARED_REASON)
+def test_default_is_pyzmq_green_instance_both_ways(tmp_path):
+    run_fresh(PRELUDE + r"""
+import zmq.green as zmq
+import pseud
+from pseud.packer import Packer
+ctx = zmq.Context.instance()
+# a raw pyzmq socket reaches a pseud server given no context= ...
+server = serve('inproc://served-by-pseud')
+sock = ctx.socket(zmq.ROUTER)
+sock.connect('inproc://served-by-pseud')
+assert raw_call(sock) is not None
+# ... and a pseud client given no context= reaches a pyzmq endpoint
+peer = ctx.socket(zmq.ROUTER)
+peer.identity = b'pyzmq-peer'
+peer.bind('inproc://served-by-pyzmq')
+client = pseud.Client('pyzmq-peer')
+client.connect('inproc://served-by-pyzmq')
+future = client.job(2, 3)
+with gevent.Timeout(10):
+    frames = peer.recv_multipart()
+assert frames[1:3] == [b'', b'v1'] and frames[4] == b'\x03', frames
+assert Packer().unpackb(frames[5]) == ('job', (2, 3), {}), frames
+peer.send_multipart([frames[0], b'', b'v1', frames[3], b'\x01', Packer().packb(5)])
+with gevent.Timeout(10):
+    assert future.get() == 5
+# not zmq.Context.instance(): pyzmq keeps that one apart from the green one
+import zmq as plain
+other = plain.Context.instance().socket(plain.ROUTER)
+other.connect('inproc://served-by-pseud')
+assert raw_call(other, wait=0.5) is None
+assert not warnings(), warnings()
+for s in (sock, peer, other):
+    s.close(linger=0)
+client.stop(); server.stop()
+print('OK')
+""", tmp_path)
+
+
+@pytest.mark.skipif(NOT_SHARED, reason=NOT_SHARED_REASON)
+def test_default_follows_a_new_pyzmq_instance(tmp_path):
+    # pyzmq makes a new instance once the old one is closed: new peers
+    # live there, as upstream's did (Context.instance() asked each time)
+    run_fresh(PRELUDE + r"""
+import zmq.green as zmq
+first = zmq.Context.instance()
+server = serve('inproc://first')
+server.stop()
+first.term()
+ctx = zmq.Context.instance()
+assert ctx is not first
+server = serve('inproc://second')
+sock = ctx.socket(zmq.ROUTER)
+sock.connect('inproc://second')
+assert raw_call(sock) is not None
+sock.close(linger=0)
+server.stop()
+print('OK')
+""", tmp_path)
+
+
+@pytest.mark.skipif(NOT_SHARED, reason=NOT_SHARED_REASON)
+def test_syncclient_and_broker_live_in_the_shared_default(tmp_path):
+    # every pseud peer without context= is in the same context: a
+    # SyncClient and a Broker reach servers over inproc:// as before
+    run_fresh(PRELUDE + r"""
+import threading
+import zmq.green as zmq
+import pseud
+server = serve('inproc://for-sync')
+sync = pseud.SyncClient('echo', timeout=10)
+sync.connect('inproc://for-sync')
+box = []
+thread = threading.Thread(target=lambda: box.append(sync.job(4, 5)), daemon=True)
+thread.start()
+with gevent.Timeout(10):
+    while thread.is_alive():
+        gevent.sleep(0.01)
+assert box == [9], box
+sync.close()
+
+broker = pseud.Broker('svc', frontend='inproc://front', backend='inproc://back')
+broker.start()
+worker = pseud.Server('svc')
+worker.register_rpc(name='job')(lambda a, b: a * b)
+worker.connect_broker('inproc://back')
+worker.start()
+client = pseud.Client('svc', timeout=10)
+client.connect('inproc://front')
+with gevent.Timeout(10):
+    assert client.job(6, 7).get() == 42
+# the broker's frontend is reachable from the green instance too
+sock = zmq.Context.instance().socket(zmq.ROUTER)
+sock.connect('inproc://front')
+from pseud.packer import Packer
+sock.send_multipart([b'svc', b'', b'v1', b'id', b'\x03', Packer().packb(('job', (2, 3), {}))])
+with gevent.Timeout(10):
+    reply = sock.recv_multipart()
+assert reply[4:] == [b'\x01', Packer().packb(6)], reply
+sock.close(linger=0)
+client.stop(); worker.stop(); broker.stop(); server.stop()
+print('OK')
+""", tmp_path)
+
+
+def test_default_is_decided_once_whatever_is_imported_after(tmp_path):
+    # the first peer without context= decides, here before pyzmq is
+    # imported: pseud's own context, for the peers made after too, which
+    # reach the earlier ones over inproc://
+    run_fresh(PRELUDE + r"""
+import pseud
+assert 'zmq' not in sys.modules
+before = serve('inproc://made-before')
+import zmq.green as zmq
+after_server = serve('inproc://made-after', user_id='late')
+after_client = pseud.Client('echo', timeout=10)
+after_client.connect('inproc://made-before')
+early_client = pseud.Client('late', timeout=10)
+early_client.connect('inproc://made-after')
+with gevent.Timeout(10):
+    assert after_client.job(1, 1).get() == 2
+    assert early_client.job(2, 2).get() == 4
+# so no pyzmq socket reaches them, shared libzmq or not
+sock = zmq.Context.instance().socket(zmq.ROUTER)
+sock.connect('inproc://made-after')
+assert raw_call(sock, user_id=b'late', wait=0.5) is None
+assert not warnings(), warnings()
+sock.close(linger=0)
+for rpc in (after_client, early_client, after_server, before):
+    rpc.stop()
+print('OK')
+""", tmp_path)
+
+
+@pytest.mark.skipif(SHARED, reason='this pyzmq shares pseud\'s libzmq: the tests above')
+def test_unshareable_pyzmq_leaves_the_default_alone_silently(tmp_path):
+    # pyzmq imported first, but a wheel: pseud's own context, no warning,
+    # inproc:// between pseud peers as ever, and no pyzmq context made
+    run_fresh(PRELUDE + r"""
+import zmq
+import zmq.green
+import pseud
+server = serve('inproc://own')
+client = pseud.Client('echo', timeout=10)
+client.connect('inproc://own')
+with gevent.Timeout(10):
+    assert client.job(3, 4).get() == 7
+assert not warnings(), warnings()
+assert zmq.green.Context._instance is None and zmq.Context._instance is None
+assert any('pseud\'s own' in r.getMessage() and 'libzmq of' in r.getMessage()
+           for r in records if r.levelno == logging.DEBUG), [r.getMessage() for r in records]
+client.stop(); server.stop()
+print('OK')
+""", tmp_path)
