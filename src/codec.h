@@ -28,4 +28,13 @@ int codec_pack_call(PyObject *packer, PyObject *name, PyObject *args, PyObject *
  * or over-limit input. Never allocates more than O(len) for hostile input. */
 PyObject *codec_unpack(PyObject *packer, const char *data, size_t len);
 
+/* Decode the first msgpack object of data[0:len]; *used gets the bytes it
+ * took (what follows is not looked at). Same contract otherwise. */
+PyObject *codec_unpack_first(PyObject *packer, const char *data, size_t len, size_t *used);
+
+/* codec_unpack's ValueError for `extra` bytes left at offset `at`: set,
+ * or its message (a new str, NULL with an exception). */
+void codec_trailing_error(size_t extra, size_t at);
+PyObject *codec_trailing_message(size_t extra, size_t at);
+
 #endif

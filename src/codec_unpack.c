@@ -483,7 +483,7 @@ error:
 }
 
 PyObject *
-codec_unpack(PyObject *packer, const char *data, size_t len)
+codec_unpack_first(PyObject *packer, const char *data, size_t len, size_t *used)
 {
     PackerObject *self = packer_checked(packer);
     if (self == NULL)
@@ -498,12 +498,36 @@ codec_unpack(PyObject *packer, const char *data, size_t len)
     r.end = r.start + len;
     Py_INCREF(packer);
     PyObject *res = decode(&r);
-    if (res != NULL && r.p != r.end) {
-        PyErr_Format(PyExc_ValueError,
-                     "pseud: trailing data after msgpack object: %zu extra bytes "
-                     "at offset %zu", left(&r), offset(&r));
+    Py_DECREF(packer);
+    *used = offset(&r);
+    return res;
+}
+
+PyObject *
+codec_trailing_message(size_t extra, size_t at)
+{
+    return PyUnicode_FromFormat("pseud: trailing data after msgpack object: %zu extra "
+                                "bytes at offset %zu", extra, at);
+}
+
+void
+codec_trailing_error(size_t extra, size_t at)
+{
+    PyObject *msg = codec_trailing_message(extra, at);
+    if (msg != NULL) {
+        PyErr_SetObject(PyExc_ValueError, msg);
+        Py_DECREF(msg);
+    }
+}
+
+PyObject *
+codec_unpack(PyObject *packer, const char *data, size_t len)
+{
+    size_t used;
+    PyObject *res = codec_unpack_first(packer, data, len, &used);
+    if (res != NULL && used != len) {
+        codec_trailing_error(len - used, used);
         Py_CLEAR(res);
     }
-    Py_DECREF(packer);
     return res;
 }

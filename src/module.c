@@ -167,6 +167,7 @@ pseud_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->default_packer);
     Py_VISIT(st->predicates);
     Py_VISIT(st->logger);
+    Py_VISIT(st->msgpack_ExtraData);
     Py_VISIT(st->zap_domains);
     Py_VISIT(st->zap_socket);
     Py_VISIT(st->gevent_get_hub);
@@ -209,6 +210,7 @@ pseud_clear(PyObject *module)
     Py_CLEAR(st->default_packer);
     Py_CLEAR(st->predicates);
     Py_CLEAR(st->logger);
+    Py_CLEAR(st->msgpack_ExtraData);
     Py_CLEAR(st->zap_domains);
     Py_CLEAR(st->zap_socket);
     Py_CLEAR(st->gevent_get_hub);

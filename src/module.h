@@ -62,6 +62,8 @@ typedef struct {
     PyObject *default_packer;   /* Packer() used when no translation_table */
     PyObject *predicates;       /* dict name -> predicate class */
     PyObject *logger;           /* logging.getLogger('pseud') */
+    PyObject *msgpack_ExtraData;/* packer.c: msgpack.ExtraData, None without
+                                   msgpack; NULL until first needed */
 
     /* gevent, bound lazily by green.c on first use */
     PyObject *gevent_get_hub;   /* gevent.get_hub */

@@ -5,6 +5,7 @@
  * codec_unpack.c; the default datetime ext types in datetime_ext.c. */
 #include "packer.h"
 #include "datetime_ext.h"
+#include "errors.h"
 
 int
 packer_parse_ext_code(PyObject *obj, int *code)
@@ -259,13 +260,72 @@ Packer_packb(PackerObject *self, PyObject *obj)
     return res;
 }
 
+/* msgpack.ExtraData, or None when msgpack cannot be imported: looked up on
+ * the first trailing data, once (hostile input may repeat it), and kept in
+ * the module state. A borrowed reference, or NULL with an exception. */
+static PyObject *
+extra_data_class(pseud_state *st)
+{
+    if (st->msgpack_ExtraData != NULL)
+        return st->msgpack_ExtraData;
+    PyObject *msgpack = PyImport_ImportModule("msgpack");
+    PyObject *cls = msgpack ? PyObject_GetAttrString(msgpack, "ExtraData") : NULL;
+    Py_XDECREF(msgpack);
+    if (cls == NULL || !PyExceptionClass_Check(cls)) {
+        if (cls == NULL && !PyErr_ExceptionMatches(PyExc_ImportError)
+            && !PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            /* a broken msgpack: say so once, then do without it */
+            PyObject *why = errors_save();
+            pseud_log(st, "warning", "pseud: importing msgpack failed (%R): Packer.unpackb "
+                      "raises ValueError for trailing data", why ? why : Py_None);
+            Py_XDECREF(why);
+        }
+        PyErr_Clear();
+        Py_XSETREF(cls, Py_NewRef(Py_None));
+    }
+    st->msgpack_ExtraData = cls;
+    return cls;
+}
+
+/* Packer.unpackb as upstream's (msgpack's unpackb): exactly one object;
+ * trailing bytes raise msgpack.ExtraData(unpacked, extra), a ValueError,
+ * when msgpack is there, else ValueError. The RPC's own decoding keeps
+ * codec_unpack's ValueError: msgpack plays no part in it. */
 static PyObject *
 Packer_unpackb(PackerObject *self, PyObject *data)
 {
     Py_buffer view;
     if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
         return NULL;
-    PyObject *res = codec_unpack((PyObject *)self, view.buf, (size_t)view.len);
+    size_t used, len = (size_t)view.len;
+    PyObject *res = codec_unpack_first((PyObject *)self, view.buf, len, &used);
+    if (res != NULL && used != len) {
+        pseud_state *st = pseud_state_of((PyObject *)self);
+        PyObject *cls = st ? extra_data_class(st) : NULL;
+        if (cls == Py_None) {
+            codec_trailing_error(len - used, used);
+        }
+        else if (cls != NULL) {
+            PyObject *exc = PyObject_CallFunction(cls, "Oy#", res,
+                                                  (const char *)view.buf + used,
+                                                  (Py_ssize_t)(len - used));
+#if PY_VERSION_HEX >= 0x030B0000
+            /* msgpack's message says no more than "received extra data":
+             * a note says how much, and where (shown in tracebacks) */
+            PyObject *note = exc ? codec_trailing_message(len - used, used) : NULL;
+            PyObject *added = note ? PyObject_CallMethod(exc, "add_note", "O", note) : NULL;
+            Py_XDECREF(note);
+            if (added == NULL)
+                Py_CLEAR(exc);
+            Py_XDECREF(added);
+#endif
+            if (exc != NULL) {
+                PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+                Py_DECREF(exc);
+            }
+        }
+        Py_CLEAR(res);
+    }
     PyBuffer_Release(&view);
     return res;
 }
@@ -332,7 +392,9 @@ static PyMethodDef Packer_methods[] = {
      "packb($self, obj, /)\n--\n\nEncode obj as one msgpack object (bytes)."},
     {"unpackb", (PyCFunction)Packer_unpackb, METH_O,
      "unpackb($self, data, /)\n--\n\nDecode the single msgpack object filling the "
-     "bytes-like data. Raises ValueError on malformed input."},
+     "bytes-like data. Raises ValueError on malformed input; for bytes after the "
+     "object, msgpack.ExtraData(unpacked, extra) (a ValueError) as upstream's "
+     "msgpack did, when msgpack is installed, else ValueError."},
     {"register_ext_handler", (PyCFunction)(void (*)(void))Packer_register_ext_handler,
      METH_VARARGS | METH_KEYWORDS,
      "register_ext_handler($self, /, code, cls, pack, unpack)\n--\n\nAdd an ext type: instances "

@@ -5,6 +5,9 @@ import os
 import pickle
 import random
 import struct
+import subprocess
+import sys
+import textwrap
 import time
 import zoneinfo
 
@@ -530,7 +533,7 @@ def test_hostile_inputs(packer, data):
 def test_error_messages_say_what_is_wrong(packer):
     with pytest.raises(ValueError, match='reserved byte 0xc1'):
         packer.unpackb(b'\xc1')
-    with pytest.raises(ValueError, match='trailing'):
+    with pytest.raises(msgpack.ExtraData):
         packer.unpackb(b'\x01\x02')
     with pytest.raises(ValueError, match='truncated'):
         packer.unpackb(b'\xcd\x01')
@@ -577,8 +580,54 @@ def test_every_truncation_of_small_sample(packer):
     for cut in range(len(data)):
         with pytest.raises(ValueError):
             packer.unpackb(data[:cut])
-    with pytest.raises(ValueError, match='trailing'):
+    with pytest.raises(msgpack.ExtraData) as info:
         packer.unpackb(data + b'\x00')
+    assert info.value.unpacked == packer.unpackb(data) and info.value.extra == b'\x00'
+
+
+def test_trailing_data_raises_msgpack_extra_data(packer):
+    # as upstream's Packer, which was msgpack's unpackb: ExtraData(unpacked,
+    # extra), a ValueError subclass
+    with pytest.raises(msgpack.ExtraData) as info:
+        packer.unpackb(b'\x01\x02\x03')
+    assert isinstance(info.value, ValueError)
+    assert info.value.unpacked == 1 and info.value.extra == b'\x02\x03'
+    if sys.version_info >= (3, 11):
+        # msgpack's message says no more than "extra data": a note says where
+        assert info.value.__notes__ == [
+            'pseud: trailing data after msgpack object: 2 extra bytes at offset 1']
+    with pytest.raises(msgpack.ExtraData) as info:
+        Packer(translation_table={}).unpackb(memoryview(b'\x92\x01\xc0\xff'))
+    assert info.value.unpacked == (1, None) and info.value.extra == b'\xff'
+
+
+def _run_child(script):
+    child = subprocess.run([sys.executable, '-c', textwrap.dedent(script)],
+                           capture_output=True, text=True, timeout=60,
+                           cwd=os.path.dirname(os.path.abspath(__file__)))
+    assert child.returncode == 0, child.stderr
+    return child.stdout
+
+
+def test_trailing_data_without_msgpack_is_a_value_error():
+    # pseud needs no msgpack: without it, a plain ValueError saying what is
+    # wrong; the failed import is remembered (hostile input may repeat it)
+    out = _run_child('''
+        import sys
+        sys.modules['msgpack'] = None
+        from pseud.packer import Packer
+        for _ in range(2):
+            try:
+                Packer().unpackb(b'--')
+            except ValueError as exc:
+                assert type(exc) is ValueError, type(exc)
+                print(exc)
+            # importable now: still the first answer
+            del sys.modules['msgpack']
+            import msgpack
+    ''')
+    assert out.splitlines() == [
+        'pseud: trailing data after msgpack object: 1 extra bytes at offset 1'] * 2
 
 
 def test_fuzz_unpackb_only_raises_value_or_type_error(packer):
