@@ -406,9 +406,9 @@ class SyncClient:
     the result itself."""
     packer: Packer
     password: str | bytes | None
-    peer_routing_id: bytes | None
+    peer_routing_id: str | bytes | None
     security_plugin: str
-    user_id: bytes | None
+    user_id: str | bytes | None
     timeout: float
     def __init__(self, peer_routing_id: str | bytes | None = None, timeout: float = 5,
                  user_id: str | bytes | None = None, password: str | bytes | None = None,

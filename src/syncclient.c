@@ -32,9 +32,11 @@ typedef struct {
     PyObject *endpoints;        /* list of connected endpoints (bytes) */
     PyObject *bound;            /* list of bound endpoints, resolved (bytes) */
     PyObject *packer;
-    PyObject *peer_routing_id;
+    PyObject *peer_routing_id;  /* the options as given (str, bytes or None) */
     PyObject *user_id;
     PyObject *password;
+    PyObject *user_id_bytes;    /* and as libzmq takes them (bytes or None) */
+    PyObject *password_bytes;
     PyObject *security_plugin;
     void *zmq_ctx;              /* where its sockets live (pseud_default_context) */
     PyObject *context;          /* the pyzmq Context that is, kept alive; or NULL */
@@ -66,11 +68,12 @@ make_socket(SyncClientObject *self)
     if (rc == 0)
         rc = zmq_setsockopt(s, ZMQ_SNDTIMEO, &ms, sizeof(ms));
     if (rc == 0 && PyUnicode_CompareWithASCIIString(self->security_plugin, "plain") == 0) {
-        if (self->user_id != Py_None)
-            rc = set_bytes_option(s, ZMQ_PLAIN_USERNAME, self->user_id);
+        if (self->user_id_bytes != Py_None)
+            rc = set_bytes_option(s, ZMQ_PLAIN_USERNAME, self->user_id_bytes);
         /* libzmq refuses an empty password option: leave it unset then */
-        if (rc == 0 && self->password != Py_None && PyBytes_GET_SIZE(self->password) > 0)
-            rc = set_bytes_option(s, ZMQ_PLAIN_PASSWORD, self->password);
+        if (rc == 0 && self->password_bytes != Py_None
+            && PyBytes_GET_SIZE(self->password_bytes) > 0)
+            rc = set_bytes_option(s, ZMQ_PLAIN_PASSWORD, self->password_bytes);
     }
     if (rc != 0) {
         errors_raise_what(self->st, zmq_errno(), "configuring the REQ socket");
@@ -560,16 +563,25 @@ sync_init(PyObject *op, PyObject *args, PyObject *kwds)
         Py_XSETREF(self->context, keep);
     }
     self->timeout = timeout;
-    PyObject *v;
-    if ((v = convert_identity(peer, "peer_routing_id")) == NULL)
+    /* read back as given (as the RPC's, upstream's); converted to bytes
+     * for libzmq here, so that a wrong type fails now */
+    PyObject *peer_bytes = convert_identity(peer, "peer_routing_id");
+    if (peer_bytes == NULL)
         return -1;
-    Py_XSETREF(self->peer_routing_id, v);
-    if ((v = convert_identity(user_id, "user_id")) == NULL)
+    Py_DECREF(peer_bytes);      /* a REQ socket needs no routing id */
+    PyObject *user_bytes = convert_identity(user_id, "user_id");
+    if (user_bytes == NULL)
         return -1;
-    Py_XSETREF(self->user_id, v);
-    if ((v = convert_identity(password, "password")) == NULL)
+    PyObject *password_bytes = convert_identity(password, "password");
+    if (password_bytes == NULL) {
+        Py_DECREF(user_bytes);
         return -1;
-    Py_XSETREF(self->password, v);
+    }
+    Py_XSETREF(self->user_id_bytes, user_bytes);
+    Py_XSETREF(self->password_bytes, password_bytes);
+    Py_XSETREF(self->peer_routing_id, Py_NewRef(peer));
+    Py_XSETREF(self->user_id, Py_NewRef(user_id));
+    Py_XSETREF(self->password, Py_NewRef(password));
     if (table != Py_None) {
         PyObject *packer = PyObject_CallOneArg((PyObject *)self->st->Packer_Type, table);
         if (packer == NULL)
@@ -600,6 +612,8 @@ sync_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->peer_routing_id = Py_NewRef(Py_None);
     self->user_id = Py_NewRef(Py_None);
     self->password = Py_NewRef(Py_None);
+    self->user_id_bytes = Py_NewRef(Py_None);
+    self->password_bytes = Py_NewRef(Py_None);
     self->security_plugin = PyUnicode_FromString("noop_auth_backend");
     msgid_init(&self->msgids);
     if (self->endpoints == NULL || self->bound == NULL || self->security_plugin == NULL) {
@@ -621,6 +635,8 @@ sync_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->peer_routing_id);
     Py_VISIT(self->user_id);
     Py_VISIT(self->password);
+    Py_VISIT(self->user_id_bytes);
+    Py_VISIT(self->password_bytes);
     Py_VISIT(self->security_plugin);
     Py_VISIT(self->dict);
     return 0;
@@ -636,6 +652,8 @@ sync_clear(PyObject *op)
     Py_CLEAR(self->peer_routing_id);
     Py_CLEAR(self->user_id);
     Py_CLEAR(self->password);
+    Py_CLEAR(self->user_id_bytes);
+    Py_CLEAR(self->password_bytes);
     Py_CLEAR(self->security_plugin);
     Py_CLEAR(self->dict);
     return 0;
@@ -674,11 +692,11 @@ static PyGetSetDef sync_getset[] = {
 
 static PyMemberDef sync_members[] = {
     {"peer_routing_id", T_OBJECT, offsetof(SyncClientObject, peer_routing_id), READONLY,
-     "Routing id of the server calls go to (None when unset)."},
+     "Routing id of the server calls go to, as given (str or bytes; None when unset)."},
     {"user_id", T_OBJECT, offsetof(SyncClientObject, user_id), READONLY,
-     "The user id sent for PLAIN security (None without)."},
+     "The user id sent for PLAIN security, as given (str or bytes; None without)."},
     {"password", T_OBJECT, offsetof(SyncClientObject, password), READONLY,
-     "The password sent for PLAIN security (None without)."},
+     "The password sent for PLAIN security, as given (str or bytes; None without)."},
     {"security_plugin", T_OBJECT, offsetof(SyncClientObject, security_plugin), READONLY,
      "The security plugin's name ('noop_auth_backend' or 'plain')."},
     {"packer", T_OBJECT, offsetof(SyncClientObject, packer), READONLY,

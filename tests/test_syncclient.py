@@ -160,16 +160,53 @@ def test_options_are_checked_and_readable():
     try:
         assert client.peer_routing_id == b'srv'
         assert client.timeout == 1.5
-        assert client.user_id == b'me'
+        assert client.user_id == 'me'
+        assert client.password == 'pw'
         assert client.security_plugin == 'plain'
     finally:
         client.close()
+    with pytest.raises(TypeError, match='user_id must be str or bytes'):
+        pseud.SyncClient(user_id=5)
+    with pytest.raises(TypeError, match='peer_routing_id must be str or bytes'):
+        pseud.SyncClient(1.5)
     with pytest.raises(ValueError, match='noop_auth_backend'):
         pseud.SyncClient(security_plugin='nope')
     with pytest.raises(ValueError):
         pseud.SyncClient(timeout=0)
     with pytest.raises(TypeError):
         pseud.SyncClient(timeout='5')
+
+
+def test_options_read_back_as_given():
+    # as upstream's (and pseud.Client's): str stays str, bytes stay bytes;
+    # the conversion to bytes for libzmq is internal
+    for given in ('echo', b'echo'):
+        client = pseud.SyncClient(given, user_id=given, password=given + given)
+        try:
+            assert client.peer_routing_id == given
+            assert type(client.peer_routing_id) is type(given)
+            assert client.user_id == given and type(client.user_id) is type(given)
+            assert client.password == given + given
+        finally:
+            client.close()
+    client = pseud.SyncClient()
+    try:
+        assert client.peer_routing_id is None
+        assert client.user_id is None and client.password is None
+    finally:
+        client.close()
+
+
+def test_plain_login_with_str_or_bytes_options(make_server, sync):
+    # the options as given still reach libzmq as bytes: the server's PLAIN
+    # check (password == login) sees the login, and the call's identity is it
+    server, endpoint = make_server(security_plugin='plain')
+    server.register_rpc(name='whoami', with_identity=True)(lambda user_id: user_id)
+    for login in ('alice', b'bob'):
+        client = sync(endpoint, user_id=login, password=login, security_plugin='plain')
+        assert client.user_id == login
+        want = login if isinstance(login, bytes) else login.encode()
+        assert in_thread(client.whoami) == want
 
 
 def test_works_without_gevent(served):
