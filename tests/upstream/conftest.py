@@ -8,7 +8,15 @@ run gave them implicitly, and what this project's tests always have.
   endpoints they use ('ipc://here', the testing heartbeat backend's) are
   files of that directory, never shared with another test or run.
 - A hard timeout on each (they wait on the network).
+- The ``pseud`` logger's records, DEBUG and up, go to stderr, as in a
+  program that turned logging on: upstream printed what pseud-native logs
+  (a late reply to a call that timed out: upstream's greenlet died with it
+  and gevent printed that; pseud-native logs it at DEBUG), and
+  test_timeout_and_error_received_later reads stderr for it.
 """
+import logging
+import sys
+
 import pytest
 
 import pseud.common
@@ -43,3 +51,30 @@ def _stop_every_rpc(monkeypatch):
             rpc.stop()
         except Exception:       # stopped already, or never fully built
             pass
+
+
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record comes, as logging's
+    lastResort does: pytest's capsys swaps sys.stderr per test."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):    # StreamHandler.__init__ sets it
+        pass
+
+
+@pytest.fixture(autouse=True)
+def _pseud_logging_on_stderr():
+    logger = logging.getLogger('pseud')
+    handler = _CurrentStderr()
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter('%(levelname)s:%(name)s:%(message)s'))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield
+    logger.removeHandler(handler)
+    logger.setLevel(level)

@@ -217,7 +217,6 @@ def test_server_run_async_rpc():
     assert future.get() is True
 
 
-@pytest.mark.xfail(strict=True, reason='by design: the late ERROR is logged at DEBUG on the pseud logger (docs/guide/calls.rst, Timeouts), not printed on stderr as upstream did; the future its caller set does leave future_pool')
 def test_timeout_and_error_received_later(capsys):
     """
     capsys is comming from pytest magic
