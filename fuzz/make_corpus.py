@@ -71,6 +71,21 @@ def datetime_values():
     return values
 
 
+def dateutil2_seeds():
+    """(name, ext code, pickle) of what dateutil 2.x peers send, as
+    tests/tz_pickles/make.sh recorded it from python-dateutil 2.9 (Python
+    2.7 at protocol 2, Python 3 at 5), and a hostile variant: its tzfile
+    called with a file name, which the real class would read."""
+    d = os.path.join(HERE, '..', 'tests', 'tz_pickles')
+    for name, code in (('dateutil-2.9.0.post0-py2.7-p2-datetime.pickle', 125),
+                       ('dateutil-2.9.0-py3.11-p5-datetime.pickle', 125),
+                       ('dateutil-2.9.0-py3.11-p5-tzinfo.pickle', 123)):
+        with open(os.path.join(d, name), 'rb') as f:
+            yield 'dateutil2-' + name.split('-', 2)[2][:-len('.pickle')], code, f.read()
+    yield ('dateutil2-tzfile-reads-a-file', 123,
+           b'\x80\x02cdateutil.tz.tz\ntzfile\nX\x0b\x00\x00\x00/etc/passwdN\x86R.')
+
+
 def ext_of(obj):
     """(code, pickle) as upstream's Packer makes it."""
     return PACKER.ext_type_pack_hook(obj)
@@ -112,6 +127,8 @@ def main():
         for proto in (2, 3, 4):
             write('datetime', 'proto%d-%02d' % (proto, i),
                   bytes([ext.code - 123]) + pickle.dumps(value, protocol=proto))
+    for name, code, data in dateutil2_seeds():
+        write('datetime', name, bytes([code - 123]) + data)
     # --- wire and message: whole multipart messages as the server's ROUTER
     # hands them over (routing id first)
     rid = b'\x00k\x8bEg'

@@ -3,18 +3,18 @@
  * pickle.dumps at the highest protocol, as upstream does. Decoding is
  * security-critical, as the pickle comes from the network, and goes in
  * three steps: pickle_check.c verifies the opcodes over a model of the
- * stack (bounded size, nesting, memo; BUILD only on a fresh NEWOBJ of an
+ * stack (bounded size, nesting, memo; BUILD only on a fresh object of an
  * allowed class), _pickle runs them with a find_class that resolves only the
  * allowlist of tz_allow.c, and the result must be of the ext type's class
- * (and a rebuilt tzlocal hold only tzlocal's attributes). No pickle can run
- * code outside that allowlist. */
+ * (a rebuilt tzlocal holding only tzlocal's attributes, a dateutil 2.x
+ * tzfile converted from checked fields). No pickle can run code outside
+ * that allowlist. */
 #include "datetime_ext.h"
 #include "tz_allow.h"
 
 /* find_class(module, name), stored in the unpickler class dict. Its self is
- * a tuple (allowed, UnpicklingError), allowed a dict (module, name) -> obj.
- * A builtin function is no descriptor, so instance.find_class(m, n) calls
- * it with just (m, n). */
+ * a tuple (tz_allow state, UnpicklingError). A builtin function is no
+ * descriptor, so instance.find_class(m, n) calls it with just (m, n). */
 static PyObject *
 safe_find_class(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -22,19 +22,10 @@ safe_find_class(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "find_class() takes 2 arguments");
         return NULL;
     }
-    PyObject *allowed = PyTuple_GET_ITEM(self, 0);
-    PyObject *key = PyTuple_Pack(2, args[0], args[1]);
-    if (key == NULL)
-        return NULL;
-    PyObject *obj = PyDict_GetItemWithError(allowed, key);
-    Py_DECREF(key);
-    if (obj != NULL)
-        return Py_NewRef(obj);
-    if (PyErr_Occurred()) {
-        if (!PyErr_ExceptionMatches(PyExc_TypeError))
-            return NULL;
-        PyErr_Clear();   /* unhashable names: refused below */
-    }
+    PyObject *obj;
+    int found = tz_allow_lookup(PyTuple_GET_ITEM(self, 0), args[0], args[1], &obj);
+    if (found != 0)
+        return obj;     /* or NULL, with the error of loading the allowlist */
     if (PyUnicode_Check(args[0]) && PyUnicode_Check(args[1]))
         PyErr_Format(PyTuple_GET_ITEM(self, 1),
                      "pseud: refusing to unpickle %.200U.%.200U: not in the "
@@ -53,8 +44,8 @@ static PyMethodDef safe_find_class_def = {
 };
 
 /* The default unpack function of ext 123..126. self is a tuple
- * (SafeUnpickler, io.BytesIO, expected class, tz_allow result context,
- * the unpickler's keyword arguments). */
+ * (SafeUnpickler, io.BytesIO, expected class, tz_allow state, the
+ * unpickler's keyword arguments). */
 static PyObject *
 safe_unpickle(PyObject *self, PyObject *data)
 {
@@ -68,8 +59,8 @@ safe_unpickle(PyObject *self, PyObject *data)
     if (bytes == NULL)
         return NULL;
     int ok = pickle_check((const unsigned char *)PyBytes_AS_STRING(bytes),
-                          (size_t)PyBytes_GET_SIZE(bytes), tz_allow_newobj,
-                          tz_allow_n_newobj);
+                          (size_t)PyBytes_GET_SIZE(bytes), tz_allow_classes,
+                          tz_allow_n_classes);
     PyObject *file = ok < 0 ? NULL : PyObject_CallOneArg(bytesio, bytes);
     Py_DECREF(bytes);
     if (file == NULL)
@@ -95,10 +86,7 @@ safe_unpickle(PyObject *self, PyObject *data)
         Py_DECREF(res);
         return NULL;
     }
-    if (tz_allow_check_result(PyTuple_GET_ITEM(self, 3), res) < 0) {
-        Py_DECREF(res);
-        return NULL;
-    }
+    Py_SETREF(res, tz_allow_finish(PyTuple_GET_ITEM(self, 3), res));
     return res;
 }
 
@@ -106,11 +94,12 @@ static PyMethodDef safe_unpickle_def = {
     "safe_unpickle", (PyCFunction)safe_unpickle, METH_O,
     "Decode a pickle of a datetime object, refusing any other class.",
 };
-/* Build SafeUnpickler: a _pickle.Unpickler with the restricted find_class. */
+/* Build SafeUnpickler: a _pickle.Unpickler with the restricted find_class;
+ * *state gets the tz_allow state it looks names up in. */
 static PyObject *
-make_safe_unpickler(void)
+make_safe_unpickler(PyObject **state)
 {
-    PyObject *pickle = NULL, *base = NULL, *err = NULL, *allowed = NULL;
+    PyObject *pickle = NULL, *base = NULL, *err = NULL;
     PyObject *self = NULL, *find_class = NULL, *ns = NULL;
     PyObject *cls = NULL;
 
@@ -123,13 +112,11 @@ make_safe_unpickler(void)
     err = PyObject_GetAttrString(pickle, "UnpicklingError");
     if (err == NULL)
         goto done;
-    allowed = PyDict_New();
-    if (allowed == NULL)
-        goto done;
-    if (tz_allow_fill(allowed, err) < 0)
+    *state = tz_allow_new(err);
+    if (*state == NULL)
         goto done;
 
-    self = PyTuple_Pack(2, allowed, err);
+    self = PyTuple_Pack(2, *state, err);
     if (self == NULL)
         goto done;
     find_class = PyCFunction_New(&safe_find_class_def, self);
@@ -144,10 +131,11 @@ done:
     Py_XDECREF(pickle);
     Py_XDECREF(base);
     Py_XDECREF(err);
-    Py_XDECREF(allowed);
     Py_XDECREF(self);
     Py_XDECREF(find_class);
     Py_XDECREF(ns);
+    if (cls == NULL)
+        Py_CLEAR(*state);
     return cls;
 }
 
@@ -157,7 +145,7 @@ datetime_ext_default_table(void)
 {
     PyObject *datetime = NULL, *pickle = NULL, *functools = NULL, *io = NULL;
     PyObject *dumps = NULL, *bytesio = NULL, *unpickler = NULL, *table = NULL;
-    PyObject *context = NULL, *unpickler_kw = NULL, *result = NULL;
+    PyObject *state = NULL, *unpickler_kw = NULL, *result = NULL;
 
     datetime = PyImport_ImportModule("datetime");
     pickle = datetime ? PyImport_ImportModule("pickle") : NULL;
@@ -185,11 +173,8 @@ datetime_ext_default_table(void)
     bytesio = PyObject_GetAttrString(io, "BytesIO");
     if (bytesio == NULL)
         goto done;
-    unpickler = make_safe_unpickler();
+    unpickler = make_safe_unpickler(&state);
     if (unpickler == NULL)
-        goto done;
-    context = tz_allow_result_context();
-    if (context == NULL)
         goto done;
     unpickler_kw = Py_BuildValue("{ss}", "encoding", "latin1");
     if (unpickler_kw == NULL)
@@ -203,7 +188,7 @@ datetime_ext_default_table(void)
     };
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
         PyObject *cls = PyObject_GetAttrString(datetime, defaults[i].name);
-        PyObject *self = cls ? PyTuple_Pack(5, unpickler, bytesio, cls, context, unpickler_kw) : NULL;
+        PyObject *self = cls ? PyTuple_Pack(5, unpickler, bytesio, cls, state, unpickler_kw) : NULL;
         PyObject *unpack = self ? PyCFunction_New(&safe_unpickle_def, self) : NULL;
         PyObject *entry = unpack ? PyTuple_Pack(3, cls, dumps, unpack) : NULL;
         PyObject *key = entry ? PyLong_FromLong(defaults[i].code) : NULL;
@@ -225,7 +210,7 @@ done:
     Py_XDECREF(dumps);
     Py_XDECREF(bytesio);
     Py_XDECREF(unpickler);
-    Py_XDECREF(context);
+    Py_XDECREF(state);
     Py_XDECREF(unpickler_kw);
     Py_XDECREF(table);
     return result;

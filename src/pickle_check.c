@@ -1,8 +1,9 @@
 /* The static verifier of datetime/tzinfo pickles (pickle_check.h says the
  * rules). It runs every opcode over a model of _pickle's stack, memo and
  * marks that knows only the kind of each entry (string, global, tuple,
- * list, dict, the NEWOBJ object, anything else) and its nesting depth, so
- * it costs O(len) and never creates a Python object. _pickle then builds
+ * list, dict, an object BUILD may fill, anything else), its nesting depth
+ * and which of the new objects were BUILT, so it costs O(len) and never
+ * creates a Python object. _pickle then builds
  * the real thing, resolving globals through the restricted find_class of
  * datetime_ext.c; what the model refused never reaches it. */
 #include <Python.h>
@@ -19,18 +20,18 @@ enum {
     K_TUPLE,
     K_LIST,
     K_DICT,
-    K_NEW,          /* the NEWOBJ object, BUILD may fill it */
+    K_NEW,          /* a new object (NEWOBJ, REDUCE_NEW) BUILD may fill */
 };
 
 typedef struct {
     unsigned char kind;
     unsigned char depth;        /* containers: 1 + deepest item */
-    unsigned char newobj_ok;    /* K_GLOBAL: a class NEWOBJ may make (1), and
-                                   BUILD then fill (2) */
+    unsigned char flags;        /* K_GLOBAL: its PICKLE_* flags */
     unsigned char set;          /* memo slots: filled */
+    size_t obj;                 /* K_NEW: its index in model.built */
     const unsigned char *s;     /* K_STR: the text (not NUL-terminated); */
-    size_t n;                   /* K_GLOBAL: the module */
-    const unsigned char *s2;    /* K_GLOBAL: the name */
+    size_t n;                   /* K_GLOBAL: the module (also kept on what */
+    const unsigned char *s2;    /* K_GLOBAL: the name    it made, to name it) */
     size_t n2;
 } entry;
 
@@ -44,9 +45,11 @@ typedef struct {
     entry *memo;
     size_t memo_size;           /* slots (len + 1) */
     size_t memo_len;            /* distinct slots filled: MEMOIZE's index */
-    const pickle_class_name *newobj;
-    size_t n_newobj;
-    int newobj_seen;
+    const pickle_class_name *classes;
+    size_t n_classes;
+    int one_made;               /* the one object not PICKLE_MANY was made */
+    unsigned char *built;       /* per new object: BUILT already (len + 1) */
+    size_t n_objs;
 } model;
 
 static int
@@ -200,8 +203,14 @@ memo_get(model *m, uint64_t idx)
     entry e = m->memo[idx];
     if (e.kind == K_TUPLE || e.kind == K_LIST || e.kind == K_DICT)
         return refuse("a shared tuple, list or dict");
-    if (e.kind == K_NEW)
-        return refuse("the NEWOBJ object fetched from the memo: it may not be BUILT later");
+    if (e.kind == K_NEW) {
+        /* a second reference to it: only once BUILT, so that no BUILD can
+         * change it after a use */
+        if (!m->built[e.obj])
+            return refuse("the NEWOBJ object fetched from the memo before its BUILD: "
+                          "it may not be BUILT after a use");
+        e.kind = K_ATOM;
+    }
     if (push(m, e.kind, e.depth) < 0)
         return -1;
     m->stack[m->top - 1] = e;
@@ -233,13 +242,13 @@ same(const unsigned char *s, size_t n, const char *lit)
 }
 
 static unsigned char
-newobj_allowed(const model *m, const unsigned char *mod, size_t mod_n,
-               const unsigned char *name, size_t name_n)
+class_flags(const model *m, const unsigned char *mod, size_t mod_n,
+            const unsigned char *name, size_t name_n)
 {
-    for (size_t i = 0; i < m->n_newobj; i++) {
-        if (same(mod, mod_n, m->newobj[i].module)
-            && same(name, name_n, m->newobj[i].name))
-            return m->newobj[i].build ? 2 : 1;
+    for (size_t i = 0; i < m->n_classes; i++) {
+        if (same(mod, mod_n, m->classes[i].module)
+            && same(name, name_n, m->classes[i].name))
+            return (unsigned char)m->classes[i].flags;
     }
     return 0;
 }
@@ -251,11 +260,43 @@ push_global(model *m, const unsigned char *mod, size_t mod_n,
     if (push(m, K_GLOBAL, 0) < 0)
         return -1;
     entry *e = &m->stack[m->top - 1];
-    e->newobj_ok = newobj_allowed(m, mod, mod_n, name, name_n);
+    e->flags = class_flags(m, mod, mod_n, name, name_n);
     e->s = mod;
     e->n = mod_n;
     e->s2 = name;
     e->n2 = name_n;
+    return 0;
+}
+
+/* Push the object that NEWOBJ or a REDUCE made of the global `cls`: one
+ * that BUILD may fill if its class allows it, else an atom that remembers
+ * its maker (to name it if BUILT). `op` names the opcode for refusals. */
+static int
+push_made(model *m, const entry *cls, const char *op)
+{
+    if (!(cls->flags & PICKLE_MANY)) {
+        if (m->one_made) {
+            if (strcmp(op, "NEWOBJ") == 0)
+                return refuse("more than one NEWOBJ");
+            return refuse_named("REDUCE of", cls, "a second new object in one pickle");
+        }
+        m->one_made = 1;
+    }
+    int buildable = (cls->flags & PICKLE_BUILD) != 0;
+    /* every new object costs an opcode: built[], len + 1 long, has room */
+    if (buildable && m->n_objs > (size_t)(m->end - m->start))
+        return refuse("too many objects");
+    if (push(m, buildable ? K_NEW : K_ATOM, 0) < 0)
+        return -1;
+    entry *e = &m->stack[m->top - 1];
+    e->s = cls->s;
+    e->n = cls->n;
+    e->s2 = cls->s2;
+    e->n2 = cls->n2;
+    if (buildable) {
+        e->obj = m->n_objs++;
+        m->built[e->obj] = 0;
+    }
     return 0;
 }
 
@@ -394,8 +435,10 @@ step(model *m, unsigned char op, int *done)
         if (b.kind != K_TUPLE)
             return refuse("REDUCE arguments are not a tuple");
         if (a.kind == K_TUPLE || a.kind == K_LIST || a.kind == K_DICT
-            || a.kind == K_STR)
+            || a.kind == K_STR || a.kind == K_NEW)
             return refuse("REDUCE of something not callable");
+        if (a.kind == K_GLOBAL && (a.flags & PICKLE_REDUCE_NEW))
+            return push_made(m, &a, "REDUCE");
         if (push(m, K_ATOM, 0) < 0)
             return -1;
         if (a.kind == K_GLOBAL) {
@@ -412,26 +455,14 @@ step(model *m, unsigned char op, int *done)
             return -1;
         if (a.kind != K_GLOBAL)
             return refuse("NEWOBJ of something not a global class");
-        if (!a.newobj_ok) {
+        if (!(a.flags & PICKLE_NEWOBJ)) {
             return refuse_named("NEWOBJ of", &a, "a class not in the allowlist of "
-                                "NEWOBJ (dateutil's tzutc, tzoffset, tzlocal)");
+                                "NEWOBJ (dateutil's tzutc, tzoffset, tzlocal, and "
+                                "2.x _ttinfo)");
         }
         if (b.kind != K_TUPLE)
             return refuse("NEWOBJ arguments are not a tuple");
-        if (m->newobj_seen)
-            return refuse("more than one NEWOBJ");
-        m->newobj_seen = 1;
-        if (push(m, a.newobj_ok == 2 ? K_NEW : K_ATOM, 0) < 0)
-            return -1;
-        if (a.newobj_ok != 2) {
-            /* named, so that a BUILD of it is refused naming its class */
-            entry *e = &m->stack[m->top - 1];
-            e->s = a.s;
-            e->n = a.n;
-            e->s2 = a.s2;
-            e->n2 = a.n2;
-        }
-        return 0;
+        return push_made(m, &a, "NEWOBJ");
     case 'b': {                             /* BUILD */
         if (pop(m, &b) < 0)
             return -1;
@@ -440,10 +471,11 @@ step(model *m, unsigned char op, int *done)
         entry *t = peek(m);
         if (t != NULL && t->kind == K_ATOM && t->s2 != NULL)
             return refuse_named("BUILD of an object made by", t,
-                                "only a fresh NEWOBJ of dateutil's tzlocal or "
-                                "tzoffset may be BUILT");
+                                "only a fresh object of dateutil's tzlocal, "
+                                "tzoffset, or 2.x tzfile and _ttinfo may be BUILT");
         if (t == NULL || t->kind != K_NEW)
             return refuse("BUILD of an object that NEWOBJ did not just make");
+        m->built[t->obj] = 1;
         t->kind = K_ATOM;
         t->depth = 0;
         return 0;
@@ -480,7 +512,7 @@ step(model *m, unsigned char op, int *done)
 
 int
 pickle_check(const unsigned char *data, size_t len,
-             const pickle_class_name *newobj, size_t n_newobj)
+             const pickle_class_name *classes, size_t n_classes)
 {
     if (len > PICKLE_CHECK_MAX_LEN) {
         PyErr_Format(PyExc_ValueError,
@@ -493,28 +525,31 @@ pickle_check(const unsigned char *data, size_t len,
     m.start = m.p = data;
     m.end = data + len;
     m.memo_size = len + 1;
-    m.newobj = newobj;
-    m.n_newobj = n_newobj;
+    m.classes = classes;
+    m.n_classes = n_classes;
     /* most datetime pickles are under 200 bytes: no allocation for those */
     enum { INLINE = 256 };
     entry stack_buf[INLINE], memo_buf[INLINE];
     size_t marks_buf[INLINE];
+    unsigned char built_buf[INLINE];
     int on_heap = len + 1 > INLINE;
     if (on_heap) {
         m.stack = PyMem_Calloc(len + 1, sizeof(entry));
         m.memo = PyMem_Calloc(len + 1, sizeof(entry));
         m.marks = PyMem_Calloc(len + 1, sizeof(size_t));
+        m.built = PyMem_Calloc(len + 1, 1);
     }
     else {
-        /* memo slots must start unset; stack entries and marks are
-         * written before they are read */
+        /* memo slots must start unset; stack entries, marks and built
+         * flags are written before they are read */
         memset(memo_buf, 0, (len + 1) * sizeof(entry));
         m.stack = stack_buf;
         m.memo = memo_buf;
         m.marks = marks_buf;
+        m.built = built_buf;
     }
     int rc = -1;
-    if (m.stack == NULL || m.memo == NULL || m.marks == NULL) {
+    if (m.stack == NULL || m.memo == NULL || m.marks == NULL || m.built == NULL) {
         PyErr_NoMemory();
         goto done;
     }
@@ -545,6 +580,7 @@ done:
         PyMem_Free(m.stack);
         PyMem_Free(m.memo);
         PyMem_Free(m.marks);
+        PyMem_Free(m.built);
     }
     return rc;
 }

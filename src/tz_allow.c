@@ -3,12 +3,16 @@
  * class where any call a checked pickle can make of it is harmless, or to a
  * stand-in that checks its arguments before calling the real reconstructor
  * (or instead of it). The zoneinfo, dateutil and pytz entries exist only
- * when those packages are importable. Also the check of the one BUILD a
- * pickle may do (dateutil's tzlocal). pickle_check.c has already bounded
- * the pickle's structure when any of this runs. */
+ * when those packages are importable, and are made (the package imported)
+ * on the first pickle that names one of them. Also the check of the decoded
+ * value (a BUILT tzlocal or tzoffset; dateutil 2.x tzfile records, which
+ * tz_dateutil2.c converts). pickle_check.c has already bounded the
+ * pickle's structure when any of this runs. */
 #include "tz_allow.h"
+#include "tz_dateutil2.h"
 
 #include <datetime.h>
+#include <string.h>
 
 /* Stand-in for ZoneInfo(key) and ZoneInfo._unpickle(key, from_cache):
  * the key must be a plain, short str (ZoneInfo hashes it for its cache, and
@@ -74,18 +78,16 @@ static PyMethodDef safe_encode_def = {
 
 /* ---- checks shared by the stand-ins ----------------------------------- */
 
-/* obj is an exact str of at most max characters (or None, if none_ok) */
-static int
-is_short_str(PyObject *obj, Py_ssize_t max, int none_ok)
+int
+tz_check_short_str(PyObject *obj, Py_ssize_t max, int none_ok)
 {
     if (obj == Py_None)
         return none_ok;
     return PyUnicode_CheckExact(obj) && PyUnicode_GET_LENGTH(obj) <= max;
 }
 
-/* obj is an exact int with |obj| < limit; sets *out */
-static int
-is_small_int(PyObject *obj, long limit, long *out)
+int
+tz_check_small_int(PyObject *obj, long limit, long *out)
 {
     if (!PyLong_CheckExact(obj))
         return 0;
@@ -102,10 +104,8 @@ is_small_int(PyObject *obj, long limit, long *out)
     return 1;
 }
 
-/* an exact list (or tuple) whose items all pass `item`; bounded by the
- * pickle's length, which pickle_check limited */
-static int
-is_list_of(PyObject *obj, int (*item)(PyObject *))
+int
+tz_check_list_of(PyObject *obj, int (*item)(PyObject *))
 {
     if (!PyList_CheckExact(obj) && !PyTuple_CheckExact(obj))
         return 0;
@@ -118,30 +118,29 @@ is_list_of(PyObject *obj, int (*item)(PyObject *))
     return 1;
 }
 
-/* seconds since the epoch of a transition: within datetime's years 1..9999 */
-static int
-item_time(PyObject *obj)
+int
+tz_check_time(PyObject *obj)
 {
-    return is_small_int(obj, 253402300800L, NULL);
+    return tz_check_small_int(obj, 253402300800L, NULL);
 }
 
-static int
-item_offset(PyObject *obj)
+int
+tz_check_offset(PyObject *obj)
 {
-    return is_small_int(obj, 86400, NULL);
+    return tz_check_small_int(obj, 86400, NULL);
 }
 
 static int
 item_small(PyObject *obj)
 {
     /* indices into the ttinfo list, isdst flags */
-    return PyBool_Check(obj) || is_small_int(obj, 65536, NULL);
+    return PyBool_Check(obj) || tz_check_small_int(obj, 65536, NULL);
 }
 
-static int
-item_abbr(PyObject *obj)
+int
+tz_check_abbr(PyObject *obj)
 {
-    return is_short_str(obj, 64, 0);
+    return tz_check_short_str(obj, 64, 0);
 }
 
 static PyObject *
@@ -161,9 +160,9 @@ static PyObject *
 safe_tzoffset(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     PyObject *real = PyTuple_GET_ITEM(self, 0);
-    if (nargs != 2 || !is_short_str(args[0], 64, 1))
+    if (nargs != 2 || !tz_check_short_str(args[0], 64, 1))
         return refused(PyTuple_GET_ITEM(self, 1), "dateutil.tz.tz.tzoffset");
-    if (!item_offset(args[1])) {
+    if (!tz_check_offset(args[1])) {
         if (!PyDelta_CheckExact(args[1])
             || PyDateTime_DELTA_GET_DAYS(args[1]) < -1
             || PyDateTime_DELTA_GET_DAYS(args[1]) > 0)
@@ -204,14 +203,14 @@ safe_tzfile_unpickle(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     PyObject *error = PyTuple_GET_ITEM(self, 3);
     if (nargs != 4 || args[0] != PyTuple_GET_ITEM(self, 0)
-        || !is_short_str(args[1], 256, 1) || !is_short_str(args[2], 1024, 1)
+        || !tz_check_short_str(args[1], 256, 1) || !tz_check_short_str(args[2], 1024, 1)
         || !PyTuple_CheckExact(args[3]) || PyTuple_GET_SIZE(args[3]) != 6)
         return refused(error, "dateutil.tz._tzfile._unpickle");
     PyObject **d = &PyTuple_GET_ITEM(args[3], 0);
-    if (!is_list_of(d[0], item_small) || !is_list_of(d[1], item_time)
-        || !is_list_of(d[2], item_offset) || !is_list_of(d[3], item_small)
-        || !is_list_of(d[4], item_abbr)
-        || !(is_short_str(d[5], 128, 1)
+    if (!tz_check_list_of(d[0], item_small) || !tz_check_list_of(d[1], tz_check_time)
+        || !tz_check_list_of(d[2], tz_check_offset) || !tz_check_list_of(d[3], item_small)
+        || !tz_check_list_of(d[4], tz_check_abbr)
+        || !(tz_check_short_str(d[5], 128, 1)
              || (PyBytes_CheckExact(d[5]) && PyBytes_GET_SIZE(d[5]) <= 128)))
         return refused(error, "dateutil.tz._tzfile._unpickle");
     PyObject *call[4] = {PyTuple_GET_ITEM(self, 1), args[1], args[2], args[3]};
@@ -235,10 +234,10 @@ safe_pytz_p(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     PyObject *error = PyTuple_GET_ITEM(self, 1);
     long utc_s = 0, dst_s = 0;
-    if (nargs < 1 || nargs > 4 || !is_short_str(args[0], 64, 0)
-        || (nargs > 1 && args[1] != Py_None && !is_small_int(args[1], 86400, &utc_s))
-        || (nargs > 2 && args[2] != Py_None && !is_small_int(args[2], 86400, &dst_s))
-        || (nargs > 3 && !is_short_str(args[3], 64, 1)))
+    if (nargs < 1 || nargs > 4 || !tz_check_short_str(args[0], 64, 0)
+        || (nargs > 1 && args[1] != Py_None && !tz_check_small_int(args[1], 86400, &utc_s))
+        || (nargs > 2 && args[2] != Py_None && !tz_check_small_int(args[2], 86400, &dst_s))
+        || (nargs > 3 && !tz_check_short_str(args[3], 64, 1)))
         return refused(error, "pytz._p");
     PyObject *tz = PyObject_CallOneArg(PyTuple_GET_ITEM(self, 0), args[0]);
     if (tz == NULL || nargs < 2 || args[1] == Py_None)
@@ -300,7 +299,7 @@ static PyMethodDef safe_pytz_p_def = {
 static PyObject *
 safe_pytz_fixed(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 1 || !is_small_int(args[0], 1440, NULL))
+    if (nargs != 1 || !tz_check_small_int(args[0], 1440, NULL))
         return refused(PyTuple_GET_ITEM(self, 1), "pytz.FixedOffset");
     return PyObject_CallOneArg(PyTuple_GET_ITEM(self, 0), args[0]);
 }
@@ -310,8 +309,8 @@ static PyMethodDef safe_pytz_fixed_def = {
     "pytz.FixedOffset for pickles: int minutes only.",
 };
 
-static int
-allow(PyObject *allowed, const char *module, const char *name, PyObject *obj)
+int
+tz_allow_put(PyObject *allowed, const char *module, const char *name, PyObject *obj)
 {
     PyObject *key = Py_BuildValue("(ss)", module, name);
     if (key == NULL)
@@ -327,7 +326,7 @@ allow_attr(PyObject *allowed, PyObject *mod, const char *module, const char *nam
     PyObject *obj = PyObject_GetAttrString(mod, name);
     if (obj == NULL)
         return -1;
-    int rc = allow(allowed, module, name, obj);
+    int rc = tz_allow_put(allowed, module, name, obj);
     Py_DECREF(obj);
     return rc;
 }
@@ -359,10 +358,10 @@ allow_zoneinfo(PyObject *allowed, PyObject *unpickling_error)
     getter = PyCFunction_New(&safe_getattr_def, self);
     if (getter == NULL)
         goto done;
-    if (allow(allowed, "zoneinfo", "ZoneInfo", unpickle) < 0
-        || allow(allowed, "zoneinfo", "ZoneInfo._unpickle", unpickle) < 0
-        || allow(allowed, "builtins", "getattr", getter) < 0
-        || allow(allowed, "__builtin__", "getattr", getter) < 0)
+    if (tz_allow_put(allowed, "zoneinfo", "ZoneInfo", unpickle) < 0
+        || tz_allow_put(allowed, "zoneinfo", "ZoneInfo._unpickle", unpickle) < 0
+        || tz_allow_put(allowed, "builtins", "getattr", getter) < 0
+        || tz_allow_put(allowed, "__builtin__", "getattr", getter) < 0)
         goto done;
     rc = 0;
 done:
@@ -376,15 +375,20 @@ done:
 
 /* ---- the allowlist ------------------------------------------------------ */
 
-const pickle_class_name tz_allow_newobj[] = {
+const pickle_class_name tz_allow_classes[] = {
     /* copyreg's default reduction of a plain class, NEWOBJ + BUILD(its
      * __dict__): dateutil's tzlocal (every version), tzoffset and tzutc
      * (2.x; tzutc has no state) */
-    {"dateutil.tz.tz", "tzlocal", 1},
-    {"dateutil.tz.tz", "tzoffset", 1},
-    {"dateutil.tz.tz", "tzutc", 0},
+    {"dateutil.tz.tz", "tzlocal", PICKLE_NEWOBJ | PICKLE_BUILD},
+    {"dateutil.tz.tz", "tzoffset", PICKLE_NEWOBJ | PICKLE_BUILD},
+    {"dateutil.tz.tz", "tzutc", PICKLE_NEWOBJ},
+    /* dateutil 2.7-2.9's tzfile: REDUCE tzfile(None, filename) + BUILD(its
+     * __dict__), which holds one NEWOBJ + BUILD(state) _ttinfo per local
+     * time type (tz_dateutil2.c) */
+    {"dateutil.tz.tz", "tzfile", PICKLE_REDUCE_NEW | PICKLE_BUILD},
+    {"dateutil.tz.tz", "_ttinfo", PICKLE_NEWOBJ | PICKLE_BUILD | PICKLE_MANY},
 };
-const size_t tz_allow_n_newobj = sizeof tz_allow_newobj / sizeof tz_allow_newobj[0];
+const size_t tz_allow_n_classes = sizeof tz_allow_classes / sizeof tz_allow_classes[0];
 
 /* import `name`, or set *mod to NULL if it is not installed */
 static int
@@ -425,7 +429,7 @@ allow_standin(PyObject *allowed, const char *module, const char *name,
     Py_DECREF(self);
     if (fn == NULL)
         return -1;
-    int rc = allow(allowed, module, name, fn);
+    int rc = tz_allow_put(allowed, module, name, fn);
     Py_DECREF(fn);
     return rc;
 }
@@ -437,7 +441,7 @@ allow_standin(PyObject *allowed, const char *module, const char *name,
  * class, checked constructor or None, error, singleton). With no arguments
  * (NEWOBJ, or a REDUCE of tzutc()), it returns the tzutc singleton, or an
  * empty instance of the real class as NEWOBJ would, for the one BUILD that
- * pickle_check allows; tz_allow_check_result then requires that instance to
+ * pickle_check allows; tz_allow_finish then requires that instance to
  * hold exactly the attributes a real one has. With arguments, the checked
  * constructor (tzoffset's) or a refusal. The result is never an instance of
  * the stand-in, so no __init__ runs. */
@@ -495,7 +499,7 @@ allow_dateutil_class(PyObject *allowed, PyObject *mod, const char *name,
     PyObject *type = info ? PyType_FromSpec(&standin_spec) : NULL;
     int rc = -1;
     if (type != NULL && PyObject_SetAttrString(type, "_pseud_standin", info) == 0)
-        rc = allow(allowed, "dateutil.tz.tz", name, type);
+        rc = tz_allow_put(allowed, "dateutil.tz.tz", name, type);
     Py_DECREF(real);
     Py_XDECREF(info);
     Py_XDECREF(type);
@@ -503,14 +507,19 @@ allow_dateutil_class(PyObject *allowed, PyObject *mod, const char *name,
 }
 
 
+/* The dateutil entries, if dateutil is importable; *converter gets what
+ * tz2_convert needs (None without dateutil). */
 static int
-allow_dateutil(PyObject *allowed, PyObject *error)
+allow_dateutil(PyObject *allowed, PyObject *error, PyObject **converter)
 {
     PyObject *tz, *tzfile_mod;
+    *converter = NULL;
     if (import_optional("dateutil.tz.tz", &tz) < 0)
         return -1;
-    if (tz == NULL)
+    if (tz == NULL) {
+        *converter = Py_NewRef(Py_None);
         return 0;
+    }
     int rc = -1;
     PyObject *token = NULL, *self = NULL, *fn = NULL;
     PyObject *tzoffset = PyObject_GetAttrString(tz, "tzoffset");
@@ -526,13 +535,14 @@ allow_dateutil(PyObject *allowed, PyObject *error)
         goto done;
     }
     Py_DECREF(check);
-    /* dateutil >= 3 pickles a tzfile by value through _tzfile._unpickle */
+    /* dateutil >= 3 pickles a tzfile by value through _tzfile._unpickle;
+     * 2.x (no such module) by its __dict__, which tz_dateutil2.c decodes */
     if (import_optional("dateutil.tz._tzfile", &tzfile_mod) < 0)
         goto done;
     if (tzfile_mod == NULL
         || !PyObject_HasAttrString(tzfile_mod, "_unpickle")) {
         Py_XDECREF(tzfile_mod);
-        rc = 0;
+        rc = tz2_allow(allowed, tz, Py_None, Py_None, converter);
         goto done;
     }
     token = PyCFunction_New(&tzfile_token_def, error);
@@ -545,10 +555,10 @@ allow_dateutil(PyObject *allowed, PyObject *error)
     Py_DECREF(tzfile_mod);
     fn = self ? PyCFunction_New(&safe_tzfile_unpickle_def, self) : NULL;
     if (fn == NULL
-        || allow(allowed, "dateutil.tz._tzfile", "tzfile", token) < 0
-        || allow(allowed, "dateutil.tz._tzfile", "_unpickle", fn) < 0)
+        || tz_allow_put(allowed, "dateutil.tz._tzfile", "tzfile", token) < 0
+        || tz_allow_put(allowed, "dateutil.tz._tzfile", "_unpickle", fn) < 0)
         goto done;
-    rc = 0;
+    rc = tz2_allow(allowed, tz, fn, token, converter);
 done:
     Py_XDECREF(fn);
     Py_XDECREF(self);
@@ -579,39 +589,149 @@ allow_pytz(PyObject *allowed, PyObject *error)
     return rc;
 }
 
-int
-tz_allow_fill(PyObject *allowed, PyObject *error)
+static PyObject *result_refs(void);
+
+/* The state is a dict: "allowed" {(module, name): entry}, "error" (the
+ * stand-ins' exception class), and for each group of optional packages
+ * ("zoneinfo", "dateutil", "pytz") a key once its entries are in; the
+ * dateutil group also sets "refs" (result_refs) and "converter"
+ * (tz_dateutil2.c), which tz_allow_finish reads. */
+enum { G_ZONEINFO, G_DATEUTIL, G_PYTZ, N_GROUPS };
+static const char *const group_names[N_GROUPS] = {"zoneinfo", "dateutil", "pytz"};
+
+PyObject *
+tz_allow_new(PyObject *error)
 {
     PyDateTime_IMPORT;
     if (PyDateTimeAPI == NULL)
-        return -1;
-    PyObject *datetime_mod = PyImport_ImportModule("datetime");
+        return NULL;
+    PyObject *allowed = PyDict_New();
+    PyObject *state = allowed ? Py_BuildValue("{sOsO}", "allowed", allowed, "error", error)
+                              : NULL;
+    PyObject *datetime_mod = state ? PyImport_ImportModule("datetime") : NULL;
     if (datetime_mod == NULL)
-        return -1;
+        goto fail;
     /* the datetime constructors check their arguments in C */
     static const char *names[] = {"datetime", "date", "time", "timedelta",
                                   "timezone", "tzinfo"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (allow_attr(allowed, datetime_mod, "datetime", names[i]) < 0) {
-            Py_DECREF(datetime_mod);
-            return -1;
+        if (allow_attr(allowed, datetime_mod, "datetime", names[i]) < 0)
+            goto fail;
+    }
+    PyObject *encode = PyCFunction_New(&safe_encode_def, error);
+    int rc = encode == NULL ? -1 : tz_allow_put(allowed, "_codecs", "encode", encode);
+    Py_XDECREF(encode);
+    if (rc < 0)
+        goto fail;
+    Py_DECREF(datetime_mod);
+    Py_DECREF(allowed);
+    return state;
+fail:
+    Py_XDECREF(datetime_mod);
+    Py_XDECREF(allowed);
+    Py_XDECREF(state);
+    return NULL;
+}
+
+/* The group whose entries (module, name) would be, or -1: zoneinfo's
+ * pickles name builtins.getattr (ZoneInfo._unpickle) before ZoneInfo. */
+static int
+group_of(PyObject *module, PyObject *name)
+{
+    if (!PyUnicode_Check(module) || !PyUnicode_Check(name))
+        return -1;
+    if (PyUnicode_CompareWithASCIIString(module, "zoneinfo") == 0
+        || ((PyUnicode_CompareWithASCIIString(module, "builtins") == 0
+             || PyUnicode_CompareWithASCIIString(module, "__builtin__") == 0)
+            && PyUnicode_CompareWithASCIIString(name, "getattr") == 0))
+        return G_ZONEINFO;
+    if (PyUnicode_CompareWithASCIIString(module, "pytz") == 0)
+        return G_PYTZ;
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(module, &n);
+    if (s == NULL) {
+        PyErr_Clear();      /* surrogates: no module of ours */
+        return -1;
+    }
+    if (n > 9 && strncmp(s, "dateutil.", 9) == 0)
+        return G_DATEUTIL;
+    return -1;
+}
+
+/* Import a group's package and add its entries, once: a package that is
+ * not installed counts as loaded too, with no entries (hostile pickles
+ * naming it must not cost an import attempt each). The entries are made
+ * apart and put in at once, only if no other thread did meanwhile: the
+ * converter must be the one of the record types in "allowed". */
+static int
+load_group(PyObject *state, int group)
+{
+    PyObject *error = PyDict_GetItemString(state, "error");
+    PyObject *mine = PyDict_New(), *converter = NULL, *refs = NULL;
+    if (mine == NULL)
+        return -1;
+    int rc;
+    if (group == G_ZONEINFO)
+        rc = allow_zoneinfo(mine, error);
+    else if (group == G_PYTZ)
+        rc = allow_pytz(mine, error);
+    else {
+        rc = allow_dateutil(mine, error, &converter);
+        if (rc == 0 && (refs = result_refs()) == NULL)
+            rc = -1;
+    }
+    /* from here on no Python code runs: nothing can interleave */
+    if (rc == 0 && PyDict_GetItemString(state, group_names[group]) == NULL) {
+        if (PyDict_Update(PyDict_GetItemString(state, "allowed"), mine) < 0
+            || (converter != NULL && PyDict_SetItemString(state, "converter", converter) < 0)
+            || (refs != NULL && PyDict_SetItemString(state, "refs", refs) < 0)
+            || PyDict_SetItemString(state, group_names[group], Py_True) < 0)
+            rc = -1;
+    }
+    Py_DECREF(mine);
+    Py_XDECREF(converter);
+    Py_XDECREF(refs);
+    return rc;
+}
+
+int
+tz_allow_lookup(PyObject *state, PyObject *module, PyObject *name, PyObject **entry)
+{
+    *entry = NULL;
+    PyObject *key = PyTuple_Pack(2, module, name);
+    if (key == NULL)
+        return -1;
+    PyObject *allowed = PyDict_GetItemString(state, "allowed");
+    PyObject *found = PyDict_GetItemWithError(allowed, key);
+    if (found == NULL && !PyErr_Occurred()) {
+        int group = group_of(module, name);
+        if (group >= 0 && PyDict_GetItemString(state, group_names[group]) == NULL) {
+            if (load_group(state, group) < 0) {
+                Py_DECREF(key);
+                return -1;
+            }
+            found = PyDict_GetItemWithError(allowed, key);
         }
     }
-    Py_DECREF(datetime_mod);
-    PyObject *encode = PyCFunction_New(&safe_encode_def, error);
-    int rc = encode == NULL ? -1 : allow(allowed, "_codecs", "encode", encode);
-    Py_XDECREF(encode);
-    if (rc < 0 || allow_zoneinfo(allowed, error) < 0
-        || allow_dateutil(allowed, error) < 0 || allow_pytz(allowed, error) < 0)
-        return -1;
+    Py_DECREF(key);
+    if (found != NULL) {
+        *entry = Py_NewRef(found);
+        return 1;
+    }
+    if (PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_TypeError))
+            return -1;
+        PyErr_Clear();      /* unhashable names: not in it */
+    }
     return 0;
 }
 
-/* ---- the BUILD state of tzlocal --------------------------------------- */
+/* ---- what tz_allow_finish checks or converts -------------------------- */
 
-/* {cls: its __dict__} of a tzlocal() and a tzoffset('UTC', 0) made here */
-PyObject *
-tz_allow_result_context(void)
+/* {cls: its __dict__} of a tzlocal() and a tzoffset('UTC', 0) made here
+ * (None when dateutil is not importable) */
+static PyObject *
+result_refs(void)
 {
     PyObject *tz;
     if (import_optional("dateutil.tz.tz", &tz) < 0)
@@ -658,55 +778,40 @@ state_value_ok(PyObject *ref, PyObject *v)
     if (PyBool_Check(v) || v == Py_None)
         return 1;
     if (PyLong_CheckExact(v))
-        return is_small_int(v, 86400, NULL);
+        return tz_check_small_int(v, 86400, NULL);
     if (PyUnicode_CheckExact(v))
-        return item_abbr(v);
+        return tz_check_abbr(v);
     if (PyTuple_CheckExact(v))
-        return PyTuple_GET_SIZE(v) <= 4 && is_list_of(v, item_abbr);
+        return PyTuple_GET_SIZE(v) <= 4 && tz_check_list_of(v, tz_check_abbr);
     return 0;   /* a kind of attribute this code does not know: refuse */
 }
 
-int
-tz_allow_check_result(PyObject *context, PyObject *obj)
+/* 0 if `tz` is not a tzlocal or tzoffset of `refs`, or holds exactly the
+ * attributes of the one made here, of the same types; else -1 with
+ * ValueError */
+static int
+check_state(PyObject *refs, PyObject *tz)
 {
-    if (context == Py_None)
+    if (refs == Py_None)
         return 0;
-    PyObject *tz;
-    if (PyDateTime_Check(obj) || PyTime_Check(obj)) {
-        tz = PyObject_GetAttrString(obj, "tzinfo");
-        if (tz == NULL)
-            return -1;
-    }
-    else {
-        tz = Py_NewRef(obj);
-    }
-    int ok = 1;
-    PyObject *ref = PyDict_GetItemWithError(context, (PyObject *)Py_TYPE(tz));
-    if (ref == NULL && PyErr_Occurred()) {
-        Py_DECREF(tz);
+    PyObject *ref = PyDict_GetItemWithError(refs, (PyObject *)Py_TYPE(tz));
+    if (ref == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    PyObject *state = PyObject_GetAttrString(tz, "__dict__");
+    if (state == NULL)
         return -1;
-    }
-    if (ref != NULL) {
-        PyObject *state = PyObject_GetAttrString(tz, "__dict__");
-        if (state == NULL) {
-            Py_DECREF(tz);
+    int ok = PyDict_CheckExact(state) && PyDict_GET_SIZE(state) == PyDict_GET_SIZE(ref);
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (ok && PyDict_Next(state, &pos, &k, &v)) {
+        PyObject *r = PyUnicode_CheckExact(k) ? PyDict_GetItemWithError(ref, k) : NULL;
+        if (r == NULL && PyErr_Occurred()) {
+            Py_DECREF(state);
             return -1;
         }
-        ok = PyDict_CheckExact(state) && PyDict_GET_SIZE(state) == PyDict_GET_SIZE(ref);
-        Py_ssize_t pos = 0;
-        PyObject *k, *v;
-        while (ok && PyDict_Next(state, &pos, &k, &v)) {
-            PyObject *r = PyUnicode_CheckExact(k) ? PyDict_GetItemWithError(ref, k) : NULL;
-            if (r == NULL && PyErr_Occurred()) {
-                Py_DECREF(state);
-                Py_DECREF(tz);
-                return -1;
-            }
-            ok = r != NULL && state_value_ok(r, v);
-        }
-        Py_DECREF(state);
+        ok = r != NULL && state_value_ok(r, v);
     }
-    Py_DECREF(tz);
+    Py_DECREF(state);
     if (!ok) {
         PyErr_SetString(PyExc_ValueError,
                         "pseud: refusing a pickled dateutil tzlocal or tzoffset "
@@ -714,4 +819,41 @@ tz_allow_check_result(PyObject *context, PyObject *obj)
         return -1;
     }
     return 0;
+}
+
+PyObject *
+tz_allow_finish(PyObject *state, PyObject *obj)
+{
+    int has_tz = PyDateTime_Check(obj) || PyTime_Check(obj);
+    PyObject *tz = has_tz ? PyObject_GetAttrString(obj, "tzinfo") : Py_NewRef(obj);
+    if (tz == NULL)
+        return NULL;
+    PyObject *res = NULL;
+    PyObject *converter = PyDict_GetItemString(state, "converter");
+    PyObject *refs = PyDict_GetItemString(state, "refs");
+    PyObject *local = tz2_convert(converter ? converter : Py_None, tz);
+    if (local == NULL)
+        goto done;
+    if (local == tz) {
+        if (check_state(refs ? refs : Py_None, tz) == 0)
+            res = Py_NewRef(obj);
+    }
+    else if (!has_tz) {
+        res = Py_NewRef(local);
+    }
+    else {
+        /* the same wall time and fold, in the local dateutil's zone */
+        PyObject *replace = PyObject_GetAttrString(obj, "replace");
+        PyObject *noargs = replace ? PyTuple_New(0) : NULL;
+        PyObject *kw = noargs ? Py_BuildValue("{sO}", "tzinfo", local) : NULL;
+        if (kw != NULL)
+            res = PyObject_Call(replace, noargs, kw);
+        Py_XDECREF(replace);
+        Py_XDECREF(noargs);
+        Py_XDECREF(kw);
+    }
+done:
+    Py_XDECREF(local);
+    Py_DECREF(tz);
+    return res;
 }

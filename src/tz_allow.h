@@ -7,27 +7,53 @@
 #include "module.h"
 #include "pickle_check.h"
 
-/* The classes a pickle may instantiate with NEWOBJ (dateutil's tzutc,
- * tzoffset, tzlocal) and whether BUILD may fill them: for pickle_check(). */
-extern const pickle_class_name tz_allow_newobj[];
-extern const size_t tz_allow_n_newobj;
+/* What a pickle may do beyond calling a global (pickle_check.h): NEWOBJ
+ * of dateutil's tzutc, tzoffset, tzlocal and 2.x _ttinfo, a REDUCE of
+ * dateutil 2.x's tzfile, and BUILD of some of these. */
+extern const pickle_class_name tz_allow_classes[];
+extern const size_t tz_allow_n_classes;
 
-/* Fill `allowed`, a dict {(module, qualname): object}, with every global a
- * datetime pickle may name: the datetime classes, and the zoneinfo,
- * dateutil and pytz entries when those packages are importable. Entries
- * are the real class where calling it with any arguments a checked pickle
- * can build is harmless, and otherwise a stand-in that checks the arguments
- * first. `error` is the exception class the stand-ins raise.
- * Returns 0, or -1 with an exception set. */
-int tz_allow_fill(PyObject *allowed, PyObject *error);
+/* The allowlist of the globals a datetime pickle may name, as a new
+ * state object for tz_allow_lookup and tz_allow_finish: the datetime
+ * classes at once; the zoneinfo, dateutil and pytz entries, when those
+ * packages are importable, on the first lookup of one of their names (so
+ * `import pseud` imports none of them, nor does a pickle that names none).
+ * Entries are the real class where calling it with any arguments a
+ * checked pickle can build is harmless, and otherwise a stand-in that
+ * checks the arguments first. `error` is the exception class the
+ * stand-ins raise. NULL with an exception set on failure. */
+PyObject *tz_allow_new(PyObject *error);
 
-/* What tz_allow_check_result needs: a new reference (None when dateutil is
- * not importable), or NULL with an exception set. */
-PyObject *tz_allow_result_context(void);
+/* find_class's lookup of (module, name): 1 with *entry a new reference,
+ * 0 if it is not in the allowlist, -1 with an exception set (an optional
+ * package failing to import otherwise than with ImportError). */
+int tz_allow_lookup(PyObject *state, PyObject *module, PyObject *name, PyObject **entry);
 
-/* Check a decoded datetime or tzinfo: a dateutil tzlocal or tzoffset (made
+/* Finish a decoded datetime or tzinfo: a dateutil tzlocal or tzoffset (made
  * by NEWOBJ and BUILD) must hold exactly the attributes, of the same types,
- * as one made here. Returns 0, or -1 with ValueError set. */
-int tz_allow_check_result(PyObject *context, PyObject *obj);
+ * as one made here; a dateutil 2.x tzfile becomes the local dateutil's
+ * (tz_dateutil2.c). Returns a new reference to the value to give the
+ * caller (`obj`, or a copy of it in the converted zone), or NULL with
+ * ValueError set. */
+PyObject *tz_allow_finish(PyObject *state, PyObject *obj);
+
+/* Put allowed[(module, name)] = obj (tz_allow.c, tz_dateutil2.c). */
+int tz_allow_put(PyObject *allowed, const char *module, const char *name, PyObject *obj);
+
+/* Checks of the values a pickle gives the stand-ins (tz_allow.c,
+ * tz_dateutil2.c). Each returns 1 if `obj` passes, 0 otherwise. */
+/* an exact str of at most max characters (or None, if none_ok) */
+int tz_check_short_str(PyObject *obj, Py_ssize_t max, int none_ok);
+/* an exact int with |obj| < limit; sets *out unless NULL */
+int tz_check_small_int(PyObject *obj, long limit, long *out);
+/* an exact list or tuple whose items all pass `item`; bounded by the
+ * pickle's length, which pickle_check limited */
+int tz_check_list_of(PyObject *obj, int (*item)(PyObject *));
+/* seconds since the epoch of a transition: within datetime's years 1..9999 */
+int tz_check_time(PyObject *obj);
+/* an offset in seconds, under a day */
+int tz_check_offset(PyObject *obj);
+/* a time zone abbreviation: a str of at most 64 characters */
+int tz_check_abbr(PyObject *obj);
 
 #endif

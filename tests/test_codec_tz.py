@@ -4,7 +4,11 @@ trip through Packer and over RPC, pickles of protocols 2-5 as upstream pseud
 writes them decode, and hostile pickles naming, rebuilding or BUILDing
 anything outside the allowlist (docs/protocol.rst) are refused."""
 import datetime
+import os
 import pickle
+import subprocess
+import sys
+import textwrap
 import time
 
 import msgpack
@@ -427,3 +431,40 @@ def test_translation_table_example(make_server, make_client):
     got = client.later(value).get()
     assert got == value + datetime.timedelta(hours=1)
     assert got.tzinfo.minutes == 30
+
+
+# --------------------------------------------------------------------------
+# the allowlist is filled as pickles need it
+
+def test_import_pseud_imports_no_tz_package():
+    # dateutil, pytz and zoneinfo are imported by the first pickle naming
+    # one of them, each on its own; msgpack never
+    values = {
+        'naive': datetime.datetime(2020, 1, 1),
+        'utc': datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc),
+        'zoneinfo': datetime.datetime(2020, 1, 1, tzinfo=_paris_zoneinfo()),
+        'dateutil': datetime.datetime(2020, 1, 1, tzinfo=dateutil_tz.tzutc()),
+        'pytz': datetime.datetime(2020, 1, 1, tzinfo=pytz.utc),
+    }
+    args = ['%s=%s' % (k, Packer().packb(v).hex()) for k, v in values.items()]
+    script = textwrap.dedent('''
+        import sys
+        import pseud, pseud.packer, pseud.common, pseud.utils, pseud.interfaces
+        from pseud.packer import Packer
+
+        def imported():
+            return sorted({m.split('.')[0] for m in sys.modules} &
+                          {'dateutil', 'pytz', 'zoneinfo', 'msgpack'})
+
+        print('import', *imported())
+        for arg in sys.argv[1:]:
+            name, data = arg.split('=')
+            Packer().unpackb(bytes.fromhex(data))
+            print(name, *imported())
+    ''')
+    child = subprocess.run([sys.executable, '-c', script] + args, capture_output=True,
+                           text=True, timeout=60, cwd=os.path.dirname(os.path.abspath(__file__)))
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.splitlines() == [
+        'import', 'naive', 'utc', 'zoneinfo zoneinfo', 'dateutil dateutil zoneinfo',
+        'pytz dateutil pytz zoneinfo']
