@@ -7,7 +7,12 @@ SMALL = b'x' * 30
 MEGABYTE = b'x' * (1 << 20)
 GREENLETS = 100
 PROCESSES = 50
-RSS_CHECKPOINTS = (500_000, 1_000_000)
+RSS_SCENARIO = 'rss-3M'
+RSS_EVERY = 250_000                # RSS sampled every RSS_EVERY calls...
+RSS_CALLS = 3_000_000              # ...up to this many
+RSS_FROM = 1_000_000               # growth counted from here (allocators settle before)
+RSS_TOLERANCE_KB = 64              # growth up to this is allocator settling, not a leak
+RSS_CHECKPOINTS = tuple(range(RSS_EVERY, RSS_CALLS + 1, RSS_EVERY))
 
 SCENARIOS = {s.name: s for s in (
     Scenario('sequential', 'sequential', SMALL, 100, False, 'calls/s',
@@ -22,6 +27,6 @@ SCENARIOS = {s.name: s for s in (
              '%d client processes, sequential calls each' % PROCESSES),
     Scenario('send_to', 'sequential', SMALL, 100, True, 'calls/s',
              'the binding peer calls the connected one, one in flight'),
-    Scenario('rss-1M', 'pipelined', SMALL, 100, False, 'calls/s',
-             '1,000,000 pipelined calls; RSS at start, 500k, 1M'),
+    Scenario(RSS_SCENARIO, 'pipelined', SMALL, 100, False, 'calls/s',
+             '3,000,000 pipelined calls; RSS every 250k'),
 )}
