@@ -314,9 +314,14 @@ def print_rss(table, rows):
             continue
         growth = rss_growth(s['rss']) or {}
         for side in ('client', 'server'):
-            samples = ' '.join('%d' % r[side + '_kb'] for r in s['rss'])
-            print('%-22s %-3s growth %+5s KiB | %s' % (
-                row, {'client': 'cli', 'server': 'srv'}[side], growth.get(side, '?'), samples))
+            samples = [r[side + '_kb'] for r in s['rss']]
+            late = [r[side + '_kb'] for r in s['rss'] if r['calls'] >= RSS_FROM]
+            # the band the samples from RSS_FROM on stay in: an allocator
+            # that gives pages back and takes them again moves within it,
+            # a leak moves it
+            print('%-22s %-3s growth %+5s KiB, from %s: %d..%d | %s' % (
+                row, {'client': 'cli', 'server': 'srv'}[side], growth.get(side, '?'),
+                _short(RSS_FROM), min(late), max(late), ' '.join(map(str, samples))))
 
 
 def targets(results):

@@ -23,7 +23,7 @@ SCENARIO_NAMES = ('sequential', 'send_to', 'bulk-1MB', 'pipelined')
 COUNT_ROWS = ('raw-c', NATIVE)
 TOOLS = {
     'strace': lambda out: ['strace', '-f', '-c', '-o', out],
-    'perf': lambda out: ['perf', 'stat', '-x,', '-e', 'minor-faults,major-faults',
+    'perf': lambda out: ['perf', 'stat', '-e', 'minor-faults,major-faults',
                          '-o', out, '--'],
 }
 
@@ -40,13 +40,15 @@ def _strace_counts(path):
 
 
 def _perf_counts(path):
-    """{event: count} of a ``perf stat -x,`` file."""
+    """{event: count} of a ``perf stat`` file. (Its user and sys seconds
+    are not used: they come in scheduler ticks, too coarse for a few
+    thousand calls.)"""
     counts = {}
     with open(path) as fh:
         for line in fh:
-            fields = line.strip().split(',')
-            if len(fields) > 2 and fields[0].isdigit():
-                counts[fields[2]] = int(fields[0])
+            match = re.match(r'\s*([\d,.]+)\s+(?:seconds )?([\w-]+)', line)
+            if match and match.group(2) in ('minor-faults', 'major-faults'):
+                counts[match.group(2)] = float(match.group(1).replace(',', ''))
     return counts
 
 
@@ -89,7 +91,7 @@ def _one(args, launcher, row, scenario, count, tool, outdir):
         responder.finish()          # end of stdin: it exits, the tool writes its file
     finally:
         end_peers(launcher, peers)
-    parse = _strace_counts if tool == 'strace' else _perf_counts
+    parse = _perf_counts if tool == 'perf' else _strace_counts
     return {role: parse(path) for role, path in paths.items()}
 
 
@@ -140,7 +142,7 @@ def print_table(results, say, detail=8):
             for role in ('client', 'server'):
                 sc = r['strace'][role]
                 top = sorted(((v, k) for k, v in sc.items() if v >= 0.05), reverse=True)
-                faults = r['perf'][role].get('minor-faults', 0.0)
-                say('%-12s %-24s %-6s syscalls %6.2f  minor faults %7.2f  | %s' % (
-                    name, row, role, sum(sc.values()), faults,
+                pf = r['perf'][role]
+                say('%-12s %-12s %-6s syscalls %6.2f  minor faults %6.2f | %s' % (
+                    name, row, role, sum(sc.values()), pf.get('minor-faults', 0.0),
                     ', '.join('%s %.2f' % (k, v) for v, k in top[:detail])))
