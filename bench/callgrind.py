@@ -129,8 +129,11 @@ def run(args, launcher, rows, say):
     results = {}
     outdir = tempfile.mkdtemp(prefix='bench-callgrind-')
     try:
-        for name in SCENARIO_NAMES:
+        for name in (args.only.split(',') if args.only else SCENARIO_NAMES):
             scenario = SCENARIOS[name]
+            if scenario.reverse or scenario.loop not in ('sequential', 'pipelined'):
+                results.setdefault(name, {})['-'] = {'na': 'not in the callgrind mode'}
+                continue
             for row in wanted:
                 say('# callgrind: %s %s (%d and %d calls)' % (row, name, small, large))
                 try:

@@ -19,7 +19,7 @@ import time
 import control
 import rows
 from procstat import snapshot
-from scenarios import PROCESSES, RSS_CHECKPOINTS, SCENARIOS
+from scenarios import PROCESSES, RSS_CHECKPOINTS, RSS_SCENARIO, SCENARIOS
 
 WARM_TIMEOUT = 30.0
 
@@ -145,7 +145,7 @@ def call(rt, scenario, bind, endpoint, seconds, count=None):
     else:
         caller = connect(rt, scenario, endpoint)
     rt.warm(caller, scenario.payload)
-    if scenario.name == 'rss-1M':
+    if scenario.name == RSS_SCENARIO:
         plan = control.Plan(checkpoints=RSS_CHECKPOINTS)
     elif count:
         plan = control.Plan(checkpoints=(count,))      # a fixed number of calls

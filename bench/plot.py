@@ -21,7 +21,7 @@ def ratios(data):
     """{row: [ratio or None per scenario]}, the scenario names."""
     results = data['results']
     names = [n for n, table in results.items()
-             if n != 'rss-1M' and 'median' in table.get(BASE, {})]
+             if not n.startswith('rss-') and 'median' in table.get(BASE, {})]
     rows = [r for r in data.get('rows') or next(iter(results.values())) if r != BASE]
     out = {}
     for row in rows:
@@ -65,7 +65,7 @@ def draw(data, path):
     top = max([v for vals in table.values() for v in vals if v is not None] + [1.0])
     ax.set_ylim(0, top * 1.25)
     ax.legend(fontsize=8, ncol=min(len(rows), 4), loc='upper right')
-    left_out = [n for n in data['results'] if n not in names and n != 'rss-1M']
+    left_out = [n for n in data['results'] if n not in names and not n.startswith('rss-')]
     if left_out:
         fig.text(0.01, 0.01, 'not shown (no raw-c figure to divide by): ' + ', '.join(left_out),
                  fontsize=7, color='dimgray')

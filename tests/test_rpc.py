@@ -534,3 +534,59 @@ def test_calls_queued_in_one_batch_run_concurrently_when_they_block(pair):
     futures = [client.rendezvous(i) for i in range(n)]
     assert [f.get(timeout=15) for f in futures] == [True] * n
     assert sorted(started) == list(range(n))
+
+
+def _held_calls(server, n):
+    """Register 'held': each call waits until all n have arrived, so that
+    their replies leave together and the client reads them in few batches."""
+    arrived = []
+    everyone_in = gevent.event.Event()
+
+    @server.register_rpc(name='held')
+    def held(i):
+        arrived.append(i)
+        if len(arrived) == n:
+            everyone_in.set()
+        everyone_in.wait(10)
+        return i
+
+
+def test_replies_read_together_wake_every_waiting_greenlet(pair):
+    # The reader handles up to 64 replies per wake-up, in the hub; each
+    # resolved future wakes its greenlet. 100 greenlets each waiting on
+    # one call, all replies sent together: every one wakes with its own
+    # result.
+    server, client = pair
+    n = 100
+    _held_calls(server, n)
+    jobs = [gevent.spawn(lambda i=i: client.held(i).get(timeout=10)) for i in range(n)]
+    gevent.joinall(jobs, timeout=15, raise_error=True)
+    assert [job.value for job in jobs] == list(range(n))
+    assert client.future_pool == {}
+
+
+def test_a_woken_greenlet_stopping_the_client_loses_no_other_waiter(pair):
+    # The first greenlet woken by a batch of replies stops the client
+    # while other replies of the batch are read or waiting: each call still
+    # ends, with its result (its reply was read) or ConnectionAbortedError
+    # (it was not); one left waiting would raise gevent.Timeout in its job.
+    server, client = pair
+    n = 60
+    _held_calls(server, n)
+    outcomes = {}
+
+    def call(i):
+        try:
+            outcomes[i] = client.held(i).get(timeout=10)
+        except ConnectionAbortedError as exc:
+            outcomes[i] = exc
+        if len(outcomes) == 1:
+            client.stop()
+
+    jobs = [gevent.spawn(call, i) for i in range(n)]
+    gevent.joinall(jobs, timeout=15, raise_error=True)
+    assert all(job.successful() for job in jobs)
+    assert sorted(outcomes) == list(range(n))
+    results = [v for v in outcomes.values() if not isinstance(v, Exception)]
+    assert results and all(outcomes[v] == v for v in results)
+    assert client.future_pool == {}

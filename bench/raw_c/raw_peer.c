@@ -28,6 +28,8 @@
 #define PROCESSES 50
 #define SMALL 30
 #define MEGABYTE (1 << 20)
+#define RSS_EVERY 250000            /* rss-3M: a checkpoint every RSS_EVERY calls */
+#define RSS_CALLS 3000000           /* (the driver reads both sides' RSS at each) */
 
 static void die(const char *what)
 {
@@ -334,19 +336,22 @@ static int call(const char *scenario, int bind, const char *endpoint, double sec
     if (!strcmp(scenario, "processes-50"))
         return call_processes(endpoint, seconds);
     int bulk = !strcmp(scenario, "bulk-1MB");
-    int flight = !strcmp(scenario, "pipelined") || !strcmp(scenario, "rss-1M") ? IN_FLIGHT : 1;
+    int flight = !strcmp(scenario, "pipelined") || !strcmp(scenario, "rss-3M") ? IN_FLIGHT : 1;
     void *ctx = zmq_ctx_new();
     caller_t c = open_caller(ctx, bind, endpoint, bulk ? MEGABYTE : SMALL);
     double elapsed;
     long calls = 0;
     emit_event("ready", 0, 0);
     wait_go();
-    if (!strcmp(scenario, "rss-1M")) {
+    if (!strcmp(scenario, "rss-3M")) {
         double start = now();
-        while (calls < 500000) calls += batch(&c, flight);
-        emit_event("checkpoint", calls, now() - start);
-        wait_go();
-        while (calls < 1000000) calls += batch(&c, flight);
+        for (long mark = RSS_EVERY; mark <= RSS_CALLS; mark += RSS_EVERY) {
+            while (calls < mark) calls += batch(&c, flight);
+            if (mark < RSS_CALLS) {
+                emit_event("checkpoint", calls, now() - start);
+                wait_go();
+            }
+        }
         elapsed = now() - start;
     } else {
         calls = run_timed(&c, flight, bulk ? 1 : 100 / flight, seconds, &elapsed);

@@ -1,0 +1,148 @@
+"""System calls and page faults per call, client and server: counts that,
+like callgrind's instructions, hardly depend on how busy the machine is.
+
+For each scenario and row the pair runs twice under ``strace -f -c``
+(every thread: libzmq's I/O thread included) and twice under ``perf stat
+-e minor-faults,major-faults``, making N calls after the warm-up, then 3N;
+``(count(3N) - count(N)) / 2N`` is one call's share, as in callgrind.py.
+strace slows every system call down, so how many messages one wake-up
+finds (and so epoll_wait and ZMQ_FD reads per call) can shift a little
+from an untraced run: compare rows measured the same way, not these
+counts with a quiet run's rates."""
+import glob
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+from scenarios import SCENARIOS
+from suite import NATIVE, end_peers
+
+SCENARIO_NAMES = ('sequential', 'send_to', 'bulk-1MB', 'pipelined')
+COUNT_ROWS = ('raw-c', NATIVE)
+TOOLS = {
+    'strace': lambda out: ['strace', '-f', '-c', '-o', out],
+    'perf': lambda out: ['perf', 'stat', '-e', 'minor-faults,major-faults',
+                         '-o', out, '--'],
+}
+
+
+def _strace_counts(path):
+    """{syscall: calls} of a ``strace -c`` summary."""
+    counts = {}
+    with open(path) as fh:
+        for line in fh:
+            fields = line.split()
+            if len(fields) >= 5 and re.match(r'^[\d.]+$', fields[0]) and fields[-1] != 'total':
+                counts[fields[-1]] = int(fields[3])
+    return counts
+
+
+def _perf_counts(path):
+    """{event: count} of a ``perf stat`` file. (Its user and sys seconds
+    are not used: they come in scheduler ticks, too coarse for a few
+    thousand calls.)"""
+    counts = {}
+    with open(path) as fh:
+        for line in fh:
+            match = re.match(r'\s*([\d,.]+)\s+(?:seconds )?([\w-]+)', line)
+            if match and match.group(2) in ('minor-faults', 'major-faults'):
+                counts[match.group(2)] = float(match.group(1).replace(',', ''))
+    return counts
+
+
+def _one(args, launcher, row, scenario, count, tool, outdir):
+    """A pair under `tool` for `count` calls: {role: {name: count}}."""
+    tag = '%s.%s.%d.%s' % (re.sub(r'[^\w.-]', '_', row), scenario.name, count, tool)
+    paths = {role: os.path.join(outdir, '%s.%s' % (tag, role)) for role in ('client', 'server')}
+    peers = []
+
+    def wrapped(role, start):
+        launcher.wrap = TOOLS[tool](paths[role])
+        try:
+            peer = start()
+        finally:
+            launcher.wrap = []
+        peers.append(peer)
+        return peer
+
+    try:
+        any_port = 'tcp://127.0.0.1:*'
+        if scenario.reverse:
+            caller = wrapped('client', lambda: launcher.call(row, scenario.name, 'bind',
+                                                             any_port, count))
+            endpoint = caller.read()['endpoint']
+            responder = wrapped('server', lambda: launcher.serve(row, 'connect', endpoint))
+            responder.read()
+        else:
+            responder = wrapped('server', lambda: launcher.serve(row, 'bind', any_port))
+            endpoint = responder.read()['endpoint']
+            caller = wrapped('client', lambda: launcher.call(row, scenario.name, 'connect',
+                                                             endpoint, count))
+        ready = caller.read()
+        if ready.get('event') == 'n/a':
+            raise RuntimeError(ready['reason'])
+        caller.send('go')
+        done = caller.read(timeout=args.line_timeout + 300)
+        if done.get('calls') != count:
+            raise RuntimeError('%s made %s calls, not %d' % (row, done.get('calls'), count))
+        caller.finish()
+        responder.finish()          # end of stdin: it exits, the tool writes its file
+    finally:
+        end_peers(launcher, peers)
+    parse = _perf_counts if tool == 'perf' else _strace_counts
+    return {role: parse(path) for role, path in paths.items()}
+
+
+def _per_call(small, large, calls):
+    return {role: {k: (large[role].get(k, 0) - small[role].get(k, 0)) / calls
+                   for k in set(small[role]) | set(large[role])}
+            for role in ('client', 'server')}
+
+
+def run(args, launcher, rows, say):
+    for tool in ('strace', 'perf'):
+        if not shutil.which(tool):
+            raise SystemExit('--syscalls needs strace and perf (apt-get install strace '
+                             'linux-perf)')
+    wanted = [r for r in rows if r in COUNT_ROWS or launcher.module.get(r) == NATIVE]
+    names = args.only.split(',') if args.only else SCENARIO_NAMES
+    small = args.callgrind_calls
+    results = {}
+    outdir = tempfile.mkdtemp(prefix='bench-syscalls-')
+    try:
+        for name in names:
+            scenario = SCENARIOS[name]
+            calls = small if scenario.unit != 'MB/s' else max(small // 10, 10)
+            for row in wanted:
+                say('# syscalls: %s %s (%d and %d calls)' % (row, name, calls, 3 * calls))
+                entry = {}
+                try:
+                    for tool in ('strace', 'perf'):
+                        one = _one(args, launcher, row, scenario, calls, tool, outdir)
+                        three = _one(args, launcher, row, scenario, 3 * calls, tool, outdir)
+                        entry[tool] = _per_call(one, three, 2 * calls)
+                except Exception as exc:        # one row's failure is its row's n/a
+                    entry = {'na': str(exc)[:200]}
+                results.setdefault(name, {})[row] = entry
+    finally:
+        shutil.rmtree(outdir, ignore_errors=True)
+    return results
+
+
+def print_table(results, say, detail=8):
+    say('\n## system calls and page faults per call ((count(3N) - count(N)) / 2N, '
+        'all threads; strace -f -c, perf stat)')
+    for name, table in results.items():
+        for row, r in table.items():
+            if 'na' in r:
+                say('%-12s %-24s n/a   %s' % (name, row, r['na'][:70]))
+                continue
+            for role in ('client', 'server'):
+                sc = r['strace'][role]
+                top = sorted(((v, k) for k, v in sc.items() if v >= 0.05), reverse=True)
+                pf = r['perf'][role]
+                say('%-12s %-12s %-6s syscalls %6.2f  minor faults %6.2f | %s' % (
+                    name, row, role, sum(sc.values()), pf.get('minor-faults', 0.0),
+                    ', '.join('%s %.2f' % (k, v) for v, k in top[:detail])))
