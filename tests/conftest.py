@@ -6,7 +6,7 @@ import pytest
 
 import pseud
 
-from naming import unique  # noqa: F401 (test modules import it from here too)
+from naming import unique
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """Names no two tests share (registry entries, inproc endpoints, user ids).
 
-Its own module, not only conftest's: a run given both tests/ and
-tests/upstream/ paths loads tests/upstream/conftest.py last as the module
-`conftest`, and `from conftest import unique` then finds that one."""
+Its own module, imported as `from naming import unique`, not from conftest:
+a run given both tests/ and tests/upstream/ paths loads
+tests/upstream/conftest.py last as the module `conftest`, which has no
+`unique`."""
 import itertools
 import uuid
 

@@ -17,7 +17,7 @@ import pytest
 import pseud
 from pseud import _pseud
 
-from conftest import unique
+from naming import unique
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -16,7 +16,7 @@ import pytest
 import pseud
 from pseud.cli import exposed, parse_value, to_json
 
-from conftest import unique
+from naming import unique
 
 pytestmark = pytest.mark.timeout(90)
 

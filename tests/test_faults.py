@@ -33,7 +33,7 @@ import pytest
 import pseud
 from pseud.interfaces import MessageTooLargeError, PeerGoneError
 
-from conftest import unique
+from naming import unique
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -22,7 +22,7 @@ import pseud
 from pseud.interfaces import PeerGoneError
 from pseud import _pseud
 
-from conftest import unique
+from naming import unique
 
 pytestmark = pytest.mark.timeout(60)
 

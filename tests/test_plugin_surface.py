@@ -24,7 +24,7 @@ from pseud.utils import (auth_backends, get_rpc_callable, heartbeat_backends,
                          register_auth_backend, register_heartbeat_backend,
                          register_predicate)
 
-from conftest import unique
+from naming import unique
 
 pytestmark = pytest.mark.timeout(30)
 

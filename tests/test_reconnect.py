@@ -14,7 +14,7 @@ import pytest
 
 import pseud
 
-from conftest import unique
+from naming import unique
 from test_syncclient import in_thread
 
 pytestmark = pytest.mark.timeout(180)

@@ -17,7 +17,7 @@ import pseud
 from pseud.interfaces import ServiceNotFoundError
 from pseud.utils import create_local_registry, register_rpc, registry as global_registry
 
-from conftest import unique
+from naming import unique
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -10,7 +10,7 @@ from pseud import _pseud
 from pseud.interfaces import IAuthenticationBackend, IClient, IServer, UnauthorizedError
 from pseud.utils import auth_backends, register_auth_backend
 
-from conftest import unique
+from naming import unique
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -11,7 +11,7 @@ import pytest
 
 from pseud import _pseud as P
 
-from conftest import unique
+from naming import unique
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -15,7 +15,7 @@ import pytest
 import pseud
 from pseud.interfaces import ServiceNotFoundError, TimeoutError
 
-from conftest import unique
+from naming import unique
 
 pytestmark = pytest.mark.timeout(30)
 

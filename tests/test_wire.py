@@ -18,7 +18,7 @@ import zmq.green as zmq
 
 from pseud.interfaces import ServiceNotFoundError
 
-from conftest import unique
+from naming import unique
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -29,7 +29,7 @@ import pytest
 import pseud
 from pseud.interfaces import ServiceNotFoundError
 
-from conftest import unique
+from naming import unique
 
 INTEROP_PYTHON = os.environ.get('PSEUD_INTEROP_PYTHON')
 HERE = os.path.dirname(os.path.abspath(__file__))

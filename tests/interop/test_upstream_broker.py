@@ -13,7 +13,7 @@ import pytest
 
 import pseud
 
-from conftest import unique
+from naming import unique
 from test_upstream import (  # noqa: F401  (fixtures are used by name)
     DATES, call, pytestmark, register_ours, upstream, upstream_client, value_of)
 from test_upstream_security import upstream_plain

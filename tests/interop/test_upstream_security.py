@@ -17,7 +17,7 @@ import pseud
 from pseud import _pseud
 from pseud.interfaces import ServiceNotFoundError
 
-from conftest import unique
+from naming import unique
 from test_upstream import (  # noqa: F401  (fixtures are used by name)
     CEST, DATES, INTEROP_PYTHON, UTC, Security, call, ours, register_ours, upstream,
     upstream_client, value_of)
