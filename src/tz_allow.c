@@ -5,11 +5,13 @@
  * (or instead of it). The zoneinfo, dateutil and pytz entries exist only
  * when those packages are importable, and are made (the package imported)
  * on the first pickle that names one of them. Also the check of the decoded
- * value (a BUILT tzlocal or tzoffset; dateutil 2.x tzfile records, which
- * tz_dateutil2.c converts). pickle_check.c has already bounded the
- * pickle's structure when any of this runs. */
+ * value: the records (tz_record.c) that dateutil's NEWOBJ and BUILD
+ * filled become real objects only once checked (tzlocal and tzoffset
+ * here, dateutil 2.x tzfile in tz_dateutil2.c). pickle_check.c has already
+ * bounded the pickle's structure when any of this runs. */
 #include "tz_allow.h"
 #include "tz_dateutil2.h"
+#include "tz_record.h"
 
 #include <datetime.h>
 #include <string.h>
@@ -378,7 +380,10 @@ done:
 const pickle_class_name tz_allow_classes[] = {
     /* copyreg's default reduction of a plain class, NEWOBJ + BUILD(its
      * __dict__): dateutil's tzlocal (every version), tzoffset and tzutc
-     * (2.x; tzutc has no state) */
+     * (2.x; tzutc has no state). Every class BUILD may fill resolves to
+     * records (tz_record.c): _pickle's BUILD of an object without
+     * __setstate__ would intern the state's keys and set them as
+     * attributes before anything is checked. */
     {"dateutil.tz.tz", "tzlocal", PICKLE_NEWOBJ | PICKLE_BUILD},
     {"dateutil.tz.tz", "tzoffset", PICKLE_NEWOBJ | PICKLE_BUILD},
     {"dateutil.tz.tz", "tzutc", PICKLE_NEWOBJ},
@@ -437,14 +442,13 @@ allow_standin(PyObject *allowed, const char *module, const char *name,
 /* The entry of a dateutil class that pickles either as REDUCE (dateutil
  * 3+: tzutc(), tzoffset(name, offset)) or as copyreg's NEWOBJ (2.x, and
  * tzlocal in every version): a type, as NEWOBJ requires one, whose tp_new
- * stands in for the real class. Its _pseud_standin attribute is (real
- * class, checked constructor or None, error, singleton). With no arguments
- * (NEWOBJ, or a REDUCE of tzutc()), it returns the tzutc singleton, or an
- * empty instance of the real class as NEWOBJ would, for the one BUILD that
- * pickle_check allows; tz_allow_finish then requires that instance to
- * hold exactly the attributes a real one has. With arguments, the checked
- * constructor (tzoffset's) or a refusal. The result is never an instance of
- * the stand-in, so no __init__ runs. */
+ * stands in for the real class. Its _pseud_standin attribute is (name,
+ * nullary, check or None, error). With no arguments (NEWOBJ, or a REDUCE
+ * of tzutc()) it returns nullary(): the tzutc singleton, or a record
+ * (tz_record.c) for the one BUILD that pickle_check allows, which
+ * tz_allow_finish checks and converts. With arguments, the checked
+ * constructor (tzoffset's) or a refusal. The result is never an instance
+ * of the stand-in, so no __init__ runs. */
 static PyObject *
 standin_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
@@ -456,19 +460,15 @@ standin_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_RuntimeError, "pseud: malformed tzinfo stand-in");
         goto done;
     }
-    PyObject *real = PyTuple_GET_ITEM(info, 0), *check = PyTuple_GET_ITEM(info, 1);
-    PyObject *error = PyTuple_GET_ITEM(info, 2);
+    PyObject *name = PyTuple_GET_ITEM(info, 0), *nullary = PyTuple_GET_ITEM(info, 1);
+    PyObject *check = PyTuple_GET_ITEM(info, 2), *error = PyTuple_GET_ITEM(info, 3);
     if ((kwds != NULL && PyDict_GET_SIZE(kwds) != 0)
         || (PyTuple_GET_SIZE(args) != 0 && check == Py_None)) {
-        PyErr_Format(error, "pseud: refusing to unpickle %S with these arguments", real);
+        PyErr_Format(error, "pseud: refusing to unpickle %S with arguments", name);
         goto done;
     }
-    if (PyTuple_GET_SIZE(args) != 0)
-        res = PyObject_Call(check, args, NULL);
-    else if (PyTuple_GET_ITEM(info, 3) == Py_True)
-        res = PyObject_CallNoArgs(real);
-    else
-        res = PyObject_CallMethod(real, "__new__", "O", real);
+    res = PyTuple_GET_SIZE(args) != 0 ? PyObject_Call(check, args, NULL)
+                                      : PyObject_CallNoArgs(nullary);
 done:
     Py_DECREF(info);
     return res;
@@ -486,26 +486,35 @@ static PyType_Spec standin_spec = {
     .slots = standin_slots,
 };
 
-/* allow dateutil.tz.tz.<name> as a stand-in type for mod.<name> */
-static int
-allow_dateutil_class(PyObject *allowed, PyObject *mod, const char *name,
-                     PyObject *check, int singleton, PyObject *error)
+int
+tz_allow_class(PyObject *allowed, const char *name, PyObject *nullary, PyObject *check,
+               PyObject *error)
 {
-    PyObject *real = PyObject_GetAttrString(mod, name);
-    if (real == NULL)
-        return -1;
-    PyObject *info = Py_BuildValue("(OOOO)", real, check, error,
-                                   singleton ? Py_True : Py_False);
+    PyObject *full = PyUnicode_FromFormat("dateutil.tz.tz.%s", name);
+    PyObject *info = full ? PyTuple_Pack(4, full, nullary, check, error) : NULL;
     PyObject *type = info ? PyType_FromSpec(&standin_spec) : NULL;
     int rc = -1;
     if (type != NULL && PyObject_SetAttrString(type, "_pseud_standin", info) == 0)
         rc = tz_allow_put(allowed, "dateutil.tz.tz", name, type);
-    Py_DECREF(real);
+    Py_XDECREF(full);
     Py_XDECREF(info);
     Py_XDECREF(type);
     return rc;
 }
 
+/* the entry of dateutil.tz.tz.<name>, whose NEWOBJ makes a record of
+ * `records` standing for mod.<name> */
+static int
+allow_recorded_class(PyObject *allowed, PyObject *mod, const char *name,
+                     PyObject *records, PyObject *check, PyObject *error)
+{
+    PyObject *real = PyObject_GetAttrString(mod, name);
+    PyObject *maker = real ? tz_record_maker(records, TZ_RECORD_INSTANCE, real) : NULL;
+    int rc = maker ? tz_allow_class(allowed, name, maker, check, error) : -1;
+    Py_XDECREF(real);
+    Py_XDECREF(maker);
+    return rc;
+}
 
 /* The dateutil entries, if dateutil is importable; *converter gets what
  * tz2_convert needs (None without dateutil). */
@@ -521,20 +530,21 @@ allow_dateutil(PyObject *allowed, PyObject *error, PyObject **converter)
         return 0;
     }
     int rc = -1;
-    PyObject *token = NULL, *self = NULL, *fn = NULL;
-    PyObject *tzoffset = PyObject_GetAttrString(tz, "tzoffset");
+    PyObject *token = NULL, *self = NULL, *fn = NULL, *check = NULL;
+    /* the records of the zones: tzlocal, tzoffset, 2.x tzfile */
+    PyObject *records = tz_record_type_new(1);
+    PyObject *tzutc = records ? PyObject_GetAttrString(tz, "tzutc") : NULL;
+    PyObject *tzoffset = tzutc ? PyObject_GetAttrString(tz, "tzoffset") : NULL;
     PyObject *check_self = tzoffset ? PyTuple_Pack(2, tzoffset, error) : NULL;
-    PyObject *check = check_self ? PyCFunction_New(&safe_tzoffset_def, check_self) : NULL;
+    if (check_self != NULL)
+        check = PyCFunction_New(&safe_tzoffset_def, check_self);
     Py_XDECREF(tzoffset);
     Py_XDECREF(check_self);
     if (check == NULL
-        || allow_dateutil_class(allowed, tz, "tzutc", Py_None, 1, error) < 0
-        || allow_dateutil_class(allowed, tz, "tzlocal", Py_None, 0, error) < 0
-        || allow_dateutil_class(allowed, tz, "tzoffset", check, 0, error) < 0) {
-        Py_XDECREF(check);
+        || tz_allow_class(allowed, "tzutc", tzutc, Py_None, error) < 0
+        || allow_recorded_class(allowed, tz, "tzlocal", records, Py_None, error) < 0
+        || allow_recorded_class(allowed, tz, "tzoffset", records, check, error) < 0)
         goto done;
-    }
-    Py_DECREF(check);
     /* dateutil >= 3 pickles a tzfile by value through _tzfile._unpickle;
      * 2.x (no such module) by its __dict__, which tz_dateutil2.c decodes */
     if (import_optional("dateutil.tz._tzfile", &tzfile_mod) < 0)
@@ -542,7 +552,7 @@ allow_dateutil(PyObject *allowed, PyObject *error, PyObject **converter)
     if (tzfile_mod == NULL
         || !PyObject_HasAttrString(tzfile_mod, "_unpickle")) {
         Py_XDECREF(tzfile_mod);
-        rc = tz2_allow(allowed, tz, Py_None, Py_None, converter);
+        rc = tz2_allow(allowed, tz, Py_None, Py_None, records, error, converter);
         goto done;
     }
     token = PyCFunction_New(&tzfile_token_def, error);
@@ -558,11 +568,14 @@ allow_dateutil(PyObject *allowed, PyObject *error, PyObject **converter)
         || tz_allow_put(allowed, "dateutil.tz._tzfile", "tzfile", token) < 0
         || tz_allow_put(allowed, "dateutil.tz._tzfile", "_unpickle", fn) < 0)
         goto done;
-    rc = tz2_allow(allowed, tz, fn, token, converter);
+    rc = tz2_allow(allowed, tz, fn, token, records, error, converter);
 done:
     Py_XDECREF(fn);
     Py_XDECREF(self);
     Py_XDECREF(token);
+    Py_XDECREF(check);
+    Py_XDECREF(tzutc);
+    Py_XDECREF(records);
     Py_DECREF(tz);
     return rc;
 }
@@ -662,7 +675,7 @@ group_of(PyObject *module, PyObject *name)
  * not installed counts as loaded too, with no entries (hostile pickles
  * naming it must not cost an import attempt each). The entries are made
  * apart and put in at once, only if no other thread did meanwhile: the
- * converter must be the one of the record types in "allowed". */
+ * converter must be the one of the entries in "allowed". */
 static int
 load_group(PyObject *state, int group)
 {
@@ -786,39 +799,47 @@ state_value_ok(PyObject *ref, PyObject *v)
     return 0;   /* a kind of attribute this code does not know: refuse */
 }
 
-/* 0 if `tz` is not a tzlocal or tzoffset of `refs`, or holds exactly the
- * attributes of the one made here, of the same types; else -1 with
- * ValueError */
-static int
-check_state(PyObject *refs, PyObject *tz)
+/* A tzlocal or tzoffset from a record: its state must hold exactly the
+ * attributes of the one made here (`refs`, None without dateutil), of the
+ * same types. Only then is the real object made, as NEWOBJ would
+ * (cls.__new__(cls): no __init__), and given the checked values under the
+ * reference's own names: already interned, where the state's, chosen by
+ * the peer, would be interned by setattr. A new reference, or NULL with
+ * ValueError. */
+static PyObject *
+instance_convert(PyObject *refs, tz_record *rec)
 {
-    if (refs == Py_None)
-        return 0;
-    PyObject *ref = PyDict_GetItemWithError(refs, (PyObject *)Py_TYPE(tz));
-    if (ref == NULL)
-        return PyErr_Occurred() ? -1 : 0;
-    PyObject *state = PyObject_GetAttrString(tz, "__dict__");
-    if (state == NULL)
-        return -1;
-    int ok = PyDict_CheckExact(state) && PyDict_GET_SIZE(state) == PyDict_GET_SIZE(ref);
+    PyObject *ref = refs != Py_None ? PyDict_GetItemWithError(refs, rec->arg) : NULL;
+    if (ref == NULL && PyErr_Occurred())
+        return NULL;
+    PyObject *state = rec->state;
+    /* as many keys, each of ref's in state: the same keys */
+    int ok = ref != NULL && state != NULL && PyDict_GET_SIZE(state) == PyDict_GET_SIZE(ref);
     Py_ssize_t pos = 0;
-    PyObject *k, *v;
-    while (ok && PyDict_Next(state, &pos, &k, &v)) {
-        PyObject *r = PyUnicode_CheckExact(k) ? PyDict_GetItemWithError(ref, k) : NULL;
-        if (r == NULL && PyErr_Occurred()) {
-            Py_DECREF(state);
-            return -1;
-        }
-        ok = r != NULL && state_value_ok(r, v);
+    PyObject *k, *r;
+    while (ok && PyDict_Next(ref, &pos, &k, &r)) {
+        PyObject *v = PyDict_GetItemWithError(state, k);
+        if (v == NULL && PyErr_Occurred())
+            return NULL;
+        ok = v != NULL && state_value_ok(r, v);
     }
-    Py_DECREF(state);
     if (!ok) {
         PyErr_SetString(PyExc_ValueError,
                         "pseud: refusing a pickled dateutil tzlocal or tzoffset "
                         "whose state differs from the attributes of one made here");
-        return -1;
+        return NULL;
     }
-    return 0;
+    PyObject *obj = PyObject_CallMethod(rec->arg, "__new__", "O", rec->arg);
+    pos = 0;
+    while (obj != NULL && PyDict_Next(ref, &pos, &k, &r)) {
+        PyObject *v = PyDict_GetItemWithError(state, k);    /* there: checked */
+        if (v == NULL || PyObject_SetAttr(obj, k, v) < 0) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_RuntimeError, "pseud: a checked state changed");
+            Py_CLEAR(obj);
+        }
+    }
+    return obj;
 }
 
 PyObject *
@@ -828,21 +849,29 @@ tz_allow_finish(PyObject *state, PyObject *obj)
     PyObject *tz = has_tz ? PyObject_GetAttrString(obj, "tzinfo") : Py_NewRef(obj);
     if (tz == NULL)
         return NULL;
-    PyObject *res = NULL;
+    PyObject *res = NULL, *local = NULL;
+    tz_record *rec = tz_record_of(tz);
+    if (rec == NULL) {
+        /* made by the allowlist's classes and checked stand-ins */
+        res = Py_NewRef(obj);
+        goto done;
+    }
     PyObject *converter = PyDict_GetItemString(state, "converter");
     PyObject *refs = PyDict_GetItemString(state, "refs");
-    PyObject *local = tz2_convert(converter ? converter : Py_None, tz);
+    if (rec->kind == TZ_RECORD_TZFILE)
+        local = tz2_convert(converter ? converter : Py_None, rec);
+    else if (rec->kind == TZ_RECORD_INSTANCE)
+        local = instance_convert(refs ? refs : Py_None, rec);
+    else
+        PyErr_SetString(PyExc_ValueError, "pseud: refusing a pickled dateutil 2.x "
+                        "_ttinfo in place of a zone");
     if (local == NULL)
         goto done;
-    if (local == tz) {
-        if (check_state(refs ? refs : Py_None, tz) == 0)
-            res = Py_NewRef(obj);
-    }
-    else if (!has_tz) {
+    if (!has_tz) {
         res = Py_NewRef(local);
     }
     else {
-        /* the same wall time and fold, in the local dateutil's zone */
+        /* the same wall time and fold, in the converted zone */
         PyObject *replace = PyObject_GetAttrString(obj, "replace");
         PyObject *noargs = replace ? PyTuple_New(0) : NULL;
         PyObject *kw = noargs ? Py_BuildValue("{sO}", "tzinfo", local) : NULL;

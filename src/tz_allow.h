@@ -29,16 +29,24 @@ PyObject *tz_allow_new(PyObject *error);
  * package failing to import otherwise than with ImportError). */
 int tz_allow_lookup(PyObject *state, PyObject *module, PyObject *name, PyObject **entry);
 
-/* Finish a decoded datetime or tzinfo: a dateutil tzlocal or tzoffset (made
- * by NEWOBJ and BUILD) must hold exactly the attributes, of the same types,
- * as one made here; a dateutil 2.x tzfile becomes the local dateutil's
- * (tz_dateutil2.c). Returns a new reference to the value to give the
- * caller (`obj`, or a copy of it in the converted zone), or NULL with
- * ValueError set. */
+/* Finish a decoded datetime or tzinfo whose zone is a record (tz_record.h):
+ * a dateutil tzlocal or tzoffset record (NEWOBJ and BUILD) must hold
+ * exactly the attributes, of the same types, as one made here, and then
+ * becomes a real one with those values; a dateutil 2.x tzfile record
+ * becomes the local dateutil's (tz_dateutil2.c). Returns a new reference
+ * to the value to give the caller (`obj`, or a copy of it in the
+ * converted zone), or NULL with ValueError set. */
 PyObject *tz_allow_finish(PyObject *state, PyObject *obj);
 
 /* Put allowed[(module, name)] = obj (tz_allow.c, tz_dateutil2.c). */
 int tz_allow_put(PyObject *allowed, const char *module, const char *name, PyObject *obj);
+
+/* Put the entry of dateutil.tz.tz.<name>, a class NEWOBJ may name: a
+ * stand-in type that, called with no arguments, returns nullary() (a
+ * record, or tzutc's singleton) and, with arguments, check(*args), or
+ * refuses them with `error` if check is None. */
+int tz_allow_class(PyObject *allowed, const char *name, PyObject *nullary, PyObject *check,
+                   PyObject *error);
 
 /* Checks of the values a pickle gives the stand-ins (tz_allow.c,
  * tz_dateutil2.c). Each returns 1 if `obj` passes, 0 otherwise. */

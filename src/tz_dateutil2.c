@@ -10,7 +10,7 @@
  *     isdst, abbr, isstd, isgmt, dstoffset}, shared through the memo.
  *
  * Neither real class is called while _pickle runs: the allowlist resolves
- * them to the two record types here, which only keep what they are given
+ * them to records (tz_record.c), which only keep what they are given
  * (pickle_check.c has bounded the pickle and allows each record one BUILD).
  * tz2_convert then checks every field, type and bound, and builds the
  * local dateutil's zone from the checked values: through dateutil >= 3's
@@ -19,155 +19,15 @@
  * file, and real _ttinfo objects. A record never leaves the decoder. */
 #include "tz_dateutil2.h"
 #include "tz_allow.h"
+#include "tz_record.h"
 
 #include <datetime.h>
 #include <stddef.h>
 
-/* ---- the records ------------------------------------------------------- */
-
-typedef struct {
-    PyObject_HEAD
-    PyObject *state;            /* the dict BUILD gave, or NULL */
-    Py_ssize_t index;           /* its place in the zone's _ttinfo_list once
-                                   checked, -1 before */
-} ttinfo_record;
-
-typedef struct {
-    PyObject_HEAD               /* a datetime.tzinfo: datetime() takes it */
-    PyObject *filename;
-    PyObject *state;            /* the dict BUILD gave, or NULL */
-} tzfile_record;
-
-/* BUILD's __setstate__ of both records: keep the one dict. pickle_check
- * allows one BUILD with a dict; checked again, as the type is reachable. */
-static PyObject *
-record_setstate(PyObject **slot, PyObject *state, const char *what)
-{
-    if (*slot != NULL || !PyDict_CheckExact(state)) {
-        PyErr_Format(PyExc_ValueError,
-                     "pseud: refusing a pickled dateutil 2.x %s: one dict state only", what);
-        return NULL;
-    }
-    *slot = Py_NewRef(state);
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-ttinfo_setstate(PyObject *self, PyObject *state)
-{
-    return record_setstate(&((ttinfo_record *)self)->state, state, "_ttinfo");
-}
-
-static PyObject *
-tzfile_setstate(PyObject *self, PyObject *state)
-{
-    return record_setstate(&((tzfile_record *)self)->state, state, "tzfile");
-}
-
-/* NEWOBJ's call: _ttinfo pickles with no arguments */
-static PyObject *
-ttinfo_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
-{
-    if (PyTuple_GET_SIZE(args) != 0 || (kwds != NULL && PyDict_GET_SIZE(kwds) != 0)) {
-        PyErr_SetString(PyExc_ValueError, "pseud: refusing to unpickle "
-                        "dateutil.tz.tz._ttinfo with arguments");
-        return NULL;
-    }
-    ttinfo_record *self = (ttinfo_record *)type->tp_alloc(type, 0);
-    if (self != NULL)
-        self->index = -1;
-    return (PyObject *)self;
-}
-
-static int
-ttinfo_traverse(PyObject *self, visitproc visit, void *arg)
-{
-    Py_VISIT(Py_TYPE(self));
-    Py_VISIT(((ttinfo_record *)self)->state);
-    return 0;
-}
-
-static int
-ttinfo_clear(PyObject *self)
-{
-    Py_CLEAR(((ttinfo_record *)self)->state);
-    return 0;
-}
-
-static int
-tzfile_traverse(PyObject *self, visitproc visit, void *arg)
-{
-    Py_VISIT(Py_TYPE(self));
-    Py_VISIT(((tzfile_record *)self)->filename);
-    Py_VISIT(((tzfile_record *)self)->state);
-    return 0;
-}
-
-static int
-tzfile_clear(PyObject *self)
-{
-    Py_CLEAR(((tzfile_record *)self)->filename);
-    Py_CLEAR(((tzfile_record *)self)->state);
-    return 0;
-}
-
-static void
-record_dealloc(PyObject *self)
-{
-    PyTypeObject *tp = Py_TYPE(self);
-    PyObject_GC_UnTrack(self);
-    tp->tp_clear(self);
-    tp->tp_free(self);
-    Py_DECREF(tp);
-}
-
-static PyMethodDef ttinfo_methods[] = {
-    {"__setstate__", ttinfo_setstate, METH_O, "Keep the state BUILD gives."},
-    {NULL},
-};
-
-static PyMethodDef tzfile_methods[] = {
-    {"__setstate__", tzfile_setstate, METH_O, "Keep the state BUILD gives."},
-    {NULL},
-};
-
-static PyType_Slot ttinfo_slots[] = {
-    {Py_tp_new, ttinfo_new},
-    {Py_tp_dealloc, record_dealloc},
-    {Py_tp_traverse, ttinfo_traverse},
-    {Py_tp_clear, ttinfo_clear},
-    {Py_tp_methods, ttinfo_methods},
-    {Py_tp_doc, "A dateutil 2.x _ttinfo while a pickle is decoded; never returned."},
-    {0, NULL},
-};
-
-static PyType_Spec ttinfo_spec = {
-    .name = "pseud._pseud.dateutil2_ttinfo",
-    .basicsize = sizeof(ttinfo_record),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .slots = ttinfo_slots,
-};
-
-static PyType_Slot tzfile_slots[] = {
-    {Py_tp_dealloc, record_dealloc},
-    {Py_tp_traverse, tzfile_traverse},
-    {Py_tp_clear, tzfile_clear},
-    {Py_tp_methods, tzfile_methods},
-    {Py_tp_doc, "A dateutil 2.x tzfile while a pickle is decoded; never returned."},
-    {0, NULL},
-};
-
-static PyType_Spec tzfile_spec = {
-    .name = "pseud._pseud.dateutil2_tzfile",
-    .basicsize = sizeof(tzfile_record),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
-    .slots = tzfile_slots,
-};
-
 /* What dateutil.tz.tz.tzfile resolves to: REDUCE calls it with the
  * (None, filename) of tzfile.__reduce_ex__. Any other call, above all one
  * with a file name or a file as first argument, is refused: the real
- * class would read that file. self is the tzfile record type. */
+ * class would read that file. self is the zones' record type. */
 static PyObject *
 tzfile_standin(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -177,11 +37,7 @@ tzfile_standin(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                         "given a file or a file name, it reads it");
         return NULL;
     }
-    PyTypeObject *type = (PyTypeObject *)self;
-    tzfile_record *rec = (tzfile_record *)type->tp_alloc(type, 0);
-    if (rec != NULL)
-        rec->filename = Py_NewRef(args[1]);
-    return (PyObject *)rec;
+    return tz_record_new(self, TZ_RECORD_TZFILE, args[1]);
 }
 
 static PyMethodDef tzfile_standin_def = {
@@ -192,19 +48,13 @@ static PyMethodDef tzfile_standin_def = {
 
 /* ---- the converter ------------------------------------------------------ */
 
-/* The records are known by their type's traverse function, which every
- * type made from their specs shares: a record of another allowlist than
- * the converter's (two threads building one each) is still checked. */
+/* a record of another allowlist than the converter's (two threads
+ * building one each) counts too */
 static int
 is_ttinfo_record(PyObject *obj)
 {
-    return Py_TYPE(obj)->tp_traverse == ttinfo_traverse;
-}
-
-static int
-is_tzfile_record(PyObject *obj)
-{
-    return Py_TYPE(obj)->tp_traverse == tzfile_traverse;
+    tz_record *rec = tz_record_of(obj);
+    return rec != NULL && rec->kind == TZ_RECORD_TTINFO;
 }
 
 /* the converter tuple */
@@ -280,7 +130,7 @@ delta_in_a_day(PyObject *obj, long *seconds)
  * the type dateutil 2.x gives it, the offsets under a day, the delta equal
  * to the offset. */
 static int
-check_ttinfo(ttinfo_record *rec, PyObject **f)
+check_ttinfo(tz_record *rec, PyObject **f)
 {
     if (rec->state == NULL)
         return bad("a _ttinfo without its state");
@@ -314,7 +164,7 @@ member(PyObject *obj, PyObject *list, int none_ok, Py_ssize_t *index)
     }
     if (!is_ttinfo_record(obj))
         return 0;
-    Py_ssize_t i = ((ttinfo_record *)obj)->index;
+    Py_ssize_t i = ((tz_record *)obj)->index;
     if (i < 0 || i >= PySequence_Fast_GET_SIZE(list) || PySequence_Fast_GET_ITEM(list, i) != obj)
         return 0;
     *index = i;
@@ -346,7 +196,7 @@ zone_free(zone *z)
 }
 
 static int
-check_zone(tzfile_record *rec, zone *z)
+check_zone(tz_record *rec, zone *z)
 {
     memset(z, 0, sizeof *z);
     if (rec->state == NULL)
@@ -372,7 +222,7 @@ check_zone(tzfile_record *rec, zone *z)
         PyObject *t = PySequence_Fast_GET_ITEM(types, i);
         if (!is_ttinfo_record(t))
             return bad("_ttinfo_list holds something else than _ttinfo");
-        ttinfo_record *tr = (ttinfo_record *)t;
+        tz_record *tr = (tz_record *)t;
         if (tr->index != -1)
             return bad("_ttinfo_list holds a _ttinfo twice");
         if (check_ttinfo(tr, z->fields[i]) < 0)
@@ -519,10 +369,8 @@ done:
 }
 
 PyObject *
-tz2_convert(PyObject *cv, PyObject *tz)
+tz2_convert(PyObject *cv, tz_record *rec)
 {
-    if (!is_tzfile_record(tz))
-        return Py_NewRef(tz);
     if (cv == Py_None) {
         /* made by an allowlist that had a converter: never so */
         PyErr_SetString(PyExc_ValueError, "pseud: refusing a pickled dateutil 2.x tzfile: "
@@ -531,7 +379,7 @@ tz2_convert(PyObject *cv, PyObject *tz)
     }
     zone z;
     PyObject *res = NULL;
-    if (check_zone((tzfile_record *)tz, &z) == 0)
+    if (check_zone(rec, &z) == 0)
         res = PyTuple_GET_ITEM(cv, CV_UNPICKLE) != Py_None ? build_by_unpickle(cv, &z)
                                                            : build_v2(cv, &z);
     zone_free(&z);
@@ -570,9 +418,9 @@ local_v2(PyObject *tz_mod, PyObject **tzfile, PyObject **ttinfo)
 
 int
 tz2_allow(PyObject *allowed, PyObject *tz_mod, PyObject *unpickle, PyObject *token,
-          PyObject **converter)
+          PyObject *zone_records, PyObject *error, PyObject **converter)
 {
-    PyDateTime_IMPORT;
+    PyDateTime_IMPORT;      /* this file's PyDelta_CheckExact */
     if (PyDateTimeAPI == NULL)
         return -1;
     *converter = NULL;
@@ -585,25 +433,25 @@ tz2_allow(PyObject *allowed, PyObject *tz_mod, PyObject *unpickle, PyObject *tok
         return 0;
     }
     int rc = -1;
-    PyObject *tzfile_record_type = NULL, *standin = NULL, *cv = NULL;
-    PyObject *ttinfo_record_type = PyType_FromSpec(&ttinfo_spec);
-    if (ttinfo_record_type != NULL)
-        tzfile_record_type = PyType_FromSpecWithBases(
-            &tzfile_spec, (PyObject *)PyDateTimeAPI->TZInfoType);
-    if (tzfile_record_type != NULL)
-        standin = PyCFunction_New(&tzfile_standin_def, tzfile_record_type);
+    PyObject *maker = NULL, *standin = NULL, *cv = NULL;
+    /* a _ttinfo is no zone: its records are no tzinfo */
+    PyObject *ttinfo_records = tz_record_type_new(0);
+    if (ttinfo_records != NULL)
+        maker = tz_record_maker(ttinfo_records, TZ_RECORD_TTINFO, NULL);
+    if (maker != NULL)
+        standin = PyCFunction_New(&tzfile_standin_def, zone_records);
     if (standin != NULL)
         cv = PyTuple_Pack(CV_SIZE, unpickle, token, tzfile ? tzfile : Py_None,
                           ttinfo ? ttinfo : Py_None);
     if (cv != NULL && tz_allow_put(allowed, "dateutil.tz.tz", "tzfile", standin) == 0
-        && tz_allow_put(allowed, "dateutil.tz.tz", "_ttinfo", ttinfo_record_type) == 0) {
+        && tz_allow_class(allowed, "_ttinfo", maker, Py_None, error) == 0) {
         *converter = Py_NewRef(cv);
         rc = 0;
     }
     Py_XDECREF(cv);
     Py_XDECREF(standin);
-    Py_XDECREF(tzfile_record_type);
-    Py_XDECREF(ttinfo_record_type);
+    Py_XDECREF(maker);
+    Py_XDECREF(ttinfo_records);
     Py_XDECREF(tzfile);
     Py_XDECREF(ttinfo);
     return rc;
