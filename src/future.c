@@ -371,7 +371,7 @@ future_get_impl(FutureObject *self, int block, PyObject *timeout)
 /* Python methods                                                      */
 
 static PyObject *
-Future_set(PyObject *self, PyObject *args, PyObject *kwds)
+future_set(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"value", NULL};
     PyObject *value = Py_None;
@@ -383,7 +383,7 @@ Future_set(PyObject *self, PyObject *args, PyObject *kwds)
 }
 
 static PyObject *
-Future_set_exception(PyObject *self, PyObject *args, PyObject *kwds)
+future_set_exception_meth(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"exception", "exc_info", NULL};
     PyObject *exc, *exc_info = Py_None;
@@ -396,7 +396,7 @@ Future_set_exception(PyObject *self, PyObject *args, PyObject *kwds)
 }
 
 GREEN_SWITCHES static PyObject *
-Future_get(PyObject *self, PyObject *args, PyObject *kwds)
+future_get(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"block", "timeout", NULL};
     int block = 1;
@@ -411,13 +411,13 @@ Future_get(PyObject *self, PyObject *args, PyObject *kwds)
 }
 
 GREEN_SWITCHES static PyObject *
-Future_get_nowait(PyObject *self, PyObject *Py_UNUSED(ignored))
+future_get_nowait(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     return future_get_impl(FUT(self), 0, Py_None);
 }
 
 GREEN_SWITCHES static PyObject *
-Future_result(PyObject *self, PyObject *args, PyObject *kwds)
+future_result(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"timeout", NULL};
     PyObject *timeout = Py_None;
@@ -427,7 +427,7 @@ Future_result(PyObject *self, PyObject *args, PyObject *kwds)
 }
 
 GREEN_SWITCHES static PyObject *
-Future_wait(PyObject *self, PyObject *args, PyObject *kwds)
+future_wait(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"timeout", NULL};
     PyObject *timeout = Py_None;
@@ -441,25 +441,25 @@ Future_wait(PyObject *self, PyObject *args, PyObject *kwds)
 }
 
 static PyObject *
-Future_ready(PyObject *self, PyObject *Py_UNUSED(ignored))
+future_ready(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     return PyBool_FromLong(FUT(self)->state != FUT_PENDING);
 }
 
 static PyObject *
-Future_successful(PyObject *self, PyObject *Py_UNUSED(ignored))
+future_successful(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     return PyBool_FromLong(FUT(self)->state == FUT_VALUE);
 }
 
 static PyObject *
-Future_false(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(ignored))
+future_false(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(ignored))
 {
     Py_RETURN_FALSE;
 }
 
 static PyObject *
-Future_rawlink(PyObject *self, PyObject *cb)
+future_rawlink(PyObject *self, PyObject *cb)
 {
     if (!PyCallable_Check(cb)) {
         PyErr_Format(PyExc_TypeError, "Expected callable: %R", cb);
@@ -473,7 +473,7 @@ Future_rawlink(PyObject *self, PyObject *cb)
 }
 
 static PyObject *
-Future_unlink(PyObject *self, PyObject *cb)
+future_unlink(PyObject *self, PyObject *cb)
 {
     if (links_remove(FUT(self), cb, 1) < 0)
         return NULL;
@@ -481,7 +481,7 @@ Future_unlink(PyObject *self, PyObject *cb)
 }
 
 static PyObject *
-Future_call(PyObject *self, PyObject *args, PyObject *kwds)
+future_call(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"source", NULL};
     PyObject *source;
@@ -528,7 +528,7 @@ Future_call(PyObject *self, PyObject *args, PyObject *kwds)
 /* properties                                                          */
 
 static PyObject *
-Future_get_value(PyObject *self, void *Py_UNUSED(closure))
+future_get_value(PyObject *self, void *Py_UNUSED(closure))
 {
     if (FUT(self)->state == FUT_VALUE)
         return Py_NewRef(FUT(self)->value);
@@ -536,7 +536,7 @@ Future_get_value(PyObject *self, void *Py_UNUSED(closure))
 }
 
 static PyObject *
-Future_get_exception(PyObject *self, void *Py_UNUSED(closure))
+future_get_exception(PyObject *self, void *Py_UNUSED(closure))
 {
     if (FUT(self)->state == FUT_EXCEPTION)
         return Py_NewRef(FUT(self)->exception);
@@ -544,7 +544,7 @@ Future_get_exception(PyObject *self, void *Py_UNUSED(closure))
 }
 
 static PyObject *
-Future_get_exc_info(PyObject *self, void *Py_UNUSED(closure))
+future_get_exc_info(PyObject *self, void *Py_UNUSED(closure))
 {
     if (FUT(self)->state != FUT_EXCEPTION)
         return PyTuple_New(0);
@@ -560,7 +560,7 @@ Future_get_exc_info(PyObject *self, void *Py_UNUSED(closure))
 /* type slots                                                          */
 
 static PyObject *
-Future_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+future_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     pseud_state *st = pseud_state_from_type(type);
     if (st == NULL)
@@ -575,7 +575,7 @@ Future_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 }
 
 static int
-Future_traverse(PyObject *self, visitproc visit, void *arg)
+future_traverse(PyObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(FUT(self)->value);
@@ -587,7 +587,7 @@ Future_traverse(PyObject *self, visitproc visit, void *arg)
 }
 
 static int
-Future_clear(PyObject *self)
+future_clear(PyObject *self)
 {
     Py_CLEAR(FUT(self)->value);
     Py_CLEAR(FUT(self)->exception);
@@ -598,19 +598,19 @@ Future_clear(PyObject *self)
 }
 
 static void
-Future_dealloc(PyObject *self)
+future_dealloc(PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     if (FUT(self)->weakreflist != NULL)
         PyObject_ClearWeakRefs(self);
-    Future_clear(self);
+    future_clear(self);
     tp->tp_free(self);
     Py_DECREF(tp);
 }
 
 static PyObject *
-Future_repr(PyObject *self)
+future_repr(PyObject *self)
 {
     FutureObject *f = FUT(self);
     const char *name = Py_TYPE(self)->tp_name;
@@ -630,72 +630,72 @@ Future_repr(PyObject *self)
     return res;
 }
 
-static PyMethodDef Future_methods[] = {
-    {"set", (PyCFunction)(void (*)(void))Future_set, METH_VARARGS | METH_KEYWORDS,
+static PyMethodDef future_methods[] = {
+    {"set", (PyCFunction)(void (*)(void))future_set, METH_VARARGS | METH_KEYWORDS,
      "set($self, /, value=None)\n--\n\nResolve with a value and wake the waiters."},
-    {"set_exception", (PyCFunction)(void (*)(void))Future_set_exception,
+    {"set_exception", (PyCFunction)(void (*)(void))future_set_exception_meth,
      METH_VARARGS | METH_KEYWORDS,
      "set_exception($self, /, exception, exc_info=None)\n--\n\nResolve with an exception "
      "(an instance, or a class to instantiate)."},
-    {"get", (PyCFunction)(void (*)(void))Future_get, METH_VARARGS | METH_KEYWORDS,
+    {"get", (PyCFunction)(void (*)(void))future_get, METH_VARARGS | METH_KEYWORDS,
      "get($self, /, block=True, timeout=None)\n--\n\nThe value, or raise the exception; "
      "raises gevent.Timeout if not ready in time."},
-    {"get_nowait", Future_get_nowait, METH_NOARGS, "get_nowait($self, /)\n--\n\nget(block=False)."},
-    {"result", (PyCFunction)(void (*)(void))Future_result, METH_VARARGS | METH_KEYWORDS,
+    {"get_nowait", future_get_nowait, METH_NOARGS, "get_nowait($self, /)\n--\n\nget(block=False)."},
+    {"result", (PyCFunction)(void (*)(void))future_result, METH_VARARGS | METH_KEYWORDS,
      "result($self, /, timeout=None)\n--\n\nget(timeout=timeout)."},
-    {"wait", (PyCFunction)(void (*)(void))Future_wait, METH_VARARGS | METH_KEYWORDS,
+    {"wait", (PyCFunction)(void (*)(void))future_wait, METH_VARARGS | METH_KEYWORDS,
      "wait($self, /, timeout=None)\n--\n\nBlock until ready or timeout; return the value (None "
      "if not ready or failed)."},
-    {"ready", Future_ready, METH_NOARGS, "ready($self, /)\n--\n\nTrue once resolved."},
-    {"done", Future_ready, METH_NOARGS, "done($self, /)\n--\n\nready()."},
-    {"successful", Future_successful, METH_NOARGS, "successful($self, /)\n--\n\nTrue if resolved with a value."},
-    {"cancel", Future_false, METH_NOARGS, "cancel($self, /)\n--\n\nCannot be cancelled: returns False."},
-    {"cancelled", Future_false, METH_NOARGS, "cancelled($self, /)\n--\n\nAlways False."},
-    {"rawlink", Future_rawlink, METH_O,
+    {"ready", future_ready, METH_NOARGS, "ready($self, /)\n--\n\nTrue once resolved."},
+    {"done", future_ready, METH_NOARGS, "done($self, /)\n--\n\nready()."},
+    {"successful", future_successful, METH_NOARGS, "successful($self, /)\n--\n\nTrue if resolved with a value."},
+    {"cancel", future_false, METH_NOARGS, "cancel($self, /)\n--\n\nCannot be cancelled: returns False."},
+    {"cancelled", future_false, METH_NOARGS, "cancelled($self, /)\n--\n\nAlways False."},
+    {"rawlink", future_rawlink, METH_O,
      "rawlink($self, callback, /)\n--\n\nCall callback(self) from the hub once ready."},
-    {"link", Future_rawlink, METH_O, "link($self, callback, /)\n--\n\nSame as rawlink()."},
-    {"unlink", Future_unlink, METH_O, "unlink($self, callback, /)\n--\n\nRemove a link if present."},
+    {"link", future_rawlink, METH_O, "link($self, callback, /)\n--\n\nSame as rawlink()."},
+    {"unlink", future_unlink, METH_O, "unlink($self, callback, /)\n--\n\nRemove a link if present."},
     {NULL, NULL, 0, NULL},
 };
 
-static PyGetSetDef Future_getset[] = {
-    {"value", Future_get_value, NULL, "The value if successful, else None.", NULL},
-    {"exception", Future_get_exception, NULL, "The exception if failed, else None.", NULL},
-    {"exc_info", Future_get_exc_info, NULL,
+static PyGetSetDef future_getset[] = {
+    {"value", future_get_value, NULL, "The value if successful, else None.", NULL},
+    {"exception", future_get_exception, NULL, "The exception if failed, else None.", NULL},
+    {"exc_info", future_get_exc_info, NULL,
      "(type, exception, traceback) if failed, else ().", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static PyMemberDef Future_members[] = {
+static PyMemberDef future_members[] = {
     {"__weaklistoffset__", T_PYSSIZET, offsetof(FutureObject, weakreflist), READONLY, NULL},
     {NULL, 0, 0, 0, NULL},
 };
 
-static PyType_Slot Future_slots[] = {
+static PyType_Slot future_slots[] = {
     {Py_tp_doc, "Future()\n--\n\nA future result compatible with gevent.event.AsyncResult."},
-    {Py_tp_new, Future_new},
-    {Py_tp_dealloc, Future_dealloc},
-    {Py_tp_traverse, Future_traverse},
-    {Py_tp_clear, Future_clear},
-    {Py_tp_repr, Future_repr},
-    {Py_tp_call, Future_call},
-    {Py_tp_methods, Future_methods},
-    {Py_tp_getset, Future_getset},
-    {Py_tp_members, Future_members},
+    {Py_tp_new, future_tp_new},
+    {Py_tp_dealloc, future_dealloc},
+    {Py_tp_traverse, future_traverse},
+    {Py_tp_clear, future_clear},
+    {Py_tp_repr, future_repr},
+    {Py_tp_call, future_call},
+    {Py_tp_methods, future_methods},
+    {Py_tp_getset, future_getset},
+    {Py_tp_members, future_members},
     {0, NULL},
 };
 
-static PyType_Spec Future_spec = {
+static PyType_Spec future_spec = {
     .name = "pseud._pseud.Future",
     .basicsize = sizeof(FutureObject),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
-    .slots = Future_slots,
+    .slots = future_slots,
 };
 
 int
 future_init_module(PyObject *module, pseud_state *st)
 {
-    st->Future_Type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &Future_spec, NULL);
+    st->Future_Type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &future_spec, NULL);
     if (st->Future_Type == NULL)
         return -1;
     return PyModule_AddType(module, st->Future_Type);

@@ -154,7 +154,7 @@ packer_checked(PyObject *packer)
 /* the Packer type                                                          */
 
 static PyObject *
-Packer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+packer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     (void)args;
     (void)kwds;
@@ -179,7 +179,7 @@ Packer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 }
 
 static int
-Packer_init(PackerObject *self, PyObject *args, PyObject *kwds)
+packer_init(PackerObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"translation_table", "max_depth", NULL};
     PyObject *table = Py_None;
@@ -216,7 +216,7 @@ Packer_init(PackerObject *self, PyObject *args, PyObject *kwds)
 }
 
 static int
-Packer_traverse(PackerObject *self, visitproc visit, void *arg)
+packer_traverse(PackerObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     for (int i = 0; i < EXT_SLOTS; i++) {
@@ -230,7 +230,7 @@ Packer_traverse(PackerObject *self, visitproc visit, void *arg)
 }
 
 static int
-Packer_clear(PackerObject *self)
+packer_clear(PackerObject *self)
 {
     packer_clear_entries(self);
     Py_CLEAR(self->ext_type);
@@ -239,17 +239,17 @@ Packer_clear(PackerObject *self)
 }
 
 static void
-Packer_dealloc(PackerObject *self)
+packer_dealloc(PackerObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
-    Packer_clear(self);
+    packer_clear(self);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
 }
 
 static PyObject *
-Packer_packb(PackerObject *self, PyObject *obj)
+packer_packb(PackerObject *self, PyObject *obj)
 {
     msgpack_sbuffer sbuf;
     msgpack_sbuffer_init(&sbuf);
@@ -292,7 +292,7 @@ extra_data_class(pseud_state *st)
  * when msgpack is there, else ValueError. The RPC's own decoding keeps
  * codec_unpack's ValueError: msgpack plays no part in it. */
 static PyObject *
-Packer_unpackb(PackerObject *self, PyObject *data)
+packer_unpackb(PackerObject *self, PyObject *data)
 {
     Py_buffer view;
     if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
@@ -331,7 +331,7 @@ Packer_unpackb(PackerObject *self, PyObject *data)
 }
 
 static PyObject *
-Packer_register_ext_handler(PackerObject *self, PyObject *args, PyObject *kwds)
+packer_register_ext_handler(PackerObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"code", "cls", "pack", "unpack", NULL};
     PyObject *code_obj, *cls, *pack, *unpack;
@@ -356,7 +356,7 @@ Packer_register_ext_handler(PackerObject *self, PyObject *args, PyObject *kwds)
 }
 
 static PyObject *
-Packer_get_translation_table(PackerObject *self, void *closure)
+packer_get_translation_table(PackerObject *self, void *closure)
 {
     (void)closure;
     PyObject *d = PyDict_New();
@@ -381,21 +381,21 @@ Packer_get_translation_table(PackerObject *self, void *closure)
 }
 
 static PyObject *
-Packer_get_max_depth(PackerObject *self, void *closure)
+packer_get_max_depth(PackerObject *self, void *closure)
 {
     (void)closure;
     return PyLong_FromLong(self->max_depth);
 }
 
-static PyMethodDef Packer_methods[] = {
-    {"packb", (PyCFunction)Packer_packb, METH_O,
+static PyMethodDef packer_methods[] = {
+    {"packb", (PyCFunction)packer_packb, METH_O,
      "packb($self, obj, /)\n--\n\nEncode obj as one msgpack object (bytes)."},
-    {"unpackb", (PyCFunction)Packer_unpackb, METH_O,
+    {"unpackb", (PyCFunction)packer_unpackb, METH_O,
      "unpackb($self, data, /)\n--\n\nDecode the single msgpack object filling the "
      "bytes-like data. Raises ValueError on malformed input; for bytes after the "
      "object, msgpack.ExtraData(unpacked, extra) (a ValueError) as upstream's "
      "msgpack did, when msgpack is installed, else ValueError."},
-    {"register_ext_handler", (PyCFunction)(void (*)(void))Packer_register_ext_handler,
+    {"register_ext_handler", (PyCFunction)(void (*)(void))packer_register_ext_handler,
      METH_VARARGS | METH_KEYWORDS,
      "register_ext_handler($self, /, code, cls, pack, unpack)\n--\n\nAdd an ext type: instances "
      "of cls are packed as ext `code` with pack(obj) -> bytes and decoded with "
@@ -403,15 +403,15 @@ static PyMethodDef Packer_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyGetSetDef Packer_getset[] = {
-    {"translation_table", (getter)Packer_get_translation_table, NULL,
+static PyGetSetDef packer_getset[] = {
+    {"translation_table", (getter)packer_get_translation_table, NULL,
      "{code: (cls, pack, unpack)} (a copy; use register_ext_handler to add).", NULL},
-    {"max_depth", (getter)Packer_get_max_depth, NULL,
+    {"max_depth", (getter)packer_get_max_depth, NULL,
      "Deepest container nesting accepted when packing and unpacking.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-PyDoc_STRVAR(Packer_doc,
+PyDoc_STRVAR(packer_doc,
 "Packer(translation_table=None, max_depth=128)\n--\n\n"
 "msgpack encoder/decoder. translation_table maps ext codes to\n"
 "(cls, pack, unpack) and is merged over the defaults (123 tzinfo,\n"
@@ -426,24 +426,24 @@ PyDoc_STRVAR(Packer_doc,
 "whose pack writes your tzinfo your way and whose unpack falls back to\n"
 "Packer.default_translation_table[125][2] for other datetimes.");
 
-static PyType_Slot Packer_slots[] = {
-    {Py_tp_new, Packer_new},
-    {Py_tp_init, Packer_init},
-    {Py_tp_dealloc, Packer_dealloc},
-    {Py_tp_traverse, Packer_traverse},
-    {Py_tp_clear, Packer_clear},
-    {Py_tp_methods, Packer_methods},
-    {Py_tp_getset, Packer_getset},
-    {Py_tp_doc, (void *)Packer_doc},
+static PyType_Slot packer_slots[] = {
+    {Py_tp_new, packer_new},
+    {Py_tp_init, packer_init},
+    {Py_tp_dealloc, packer_dealloc},
+    {Py_tp_traverse, packer_traverse},
+    {Py_tp_clear, packer_clear},
+    {Py_tp_methods, packer_methods},
+    {Py_tp_getset, packer_getset},
+    {Py_tp_doc, (void *)packer_doc},
     {0, NULL},
 };
 
-static PyType_Spec Packer_spec = {
+static PyType_Spec packer_spec = {
     .name = "pseud._pseud.Packer",
     .basicsize = sizeof(PackerObject),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC
              | Py_TPFLAGS_IMMUTABLETYPE,
-    .slots = Packer_slots,
+    .slots = packer_slots,
 };
 
 static PyObject *
@@ -480,7 +480,7 @@ codec_init_module(PyObject *module, pseud_state *st)
     if (st->ExtType == NULL || PyModule_AddObjectRef(module, "ExtType", st->ExtType) < 0)
         return -1;
 
-    st->Packer_Type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &Packer_spec, NULL);
+    st->Packer_Type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &packer_spec, NULL);
     if (st->Packer_Type == NULL)
         return -1;
 
