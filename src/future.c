@@ -190,7 +190,7 @@ schedule_notify(FutureObject *self)
     static PyObject *notify_cb;
     if (notify_cb == NULL && (notify_cb = PyCFunction_New(&notify_def, NULL)) == NULL)
         return -1;
-    int rc = green_run_callback(st, notify_cb, (PyObject *)self);
+    int rc = green_run_soon(st, notify_cb, (PyObject *)self);
     if (rc == 0)
         self->notify_scheduled = 1;
     return rc;

@@ -189,9 +189,54 @@ green_wake_later(pseud_state *st, PyObject *waiter, PyObject *value)
     PyObject *sw = green_waiter_switcher(waiter);
     if (sw == NULL)
         return -1;
-    int rc = green_run_callback(st, sw, value);
+    int rc = green_run_soon(st, sw, value);
     Py_DECREF(sw);
     return rc;
+}
+
+/* The batch open in this thread, if any (each thread has its own hub). */
+static _Thread_local green_batch *open_batch;
+
+void
+green_batch_open(green_batch *b)
+{
+    b->outer = open_batch;
+    b->count = 0;
+    open_batch = b;
+}
+
+GREEN_SWITCHES void
+green_batch_flush(pseud_state *st, green_batch *b)
+{
+    open_batch = b->outer;      /* what the callbacks schedule goes to the loop */
+    if (b->count == 0)
+        return;
+    PyObject *saved = errors_save();
+    for (int i = 0; i < b->count; i++) {
+        PyObject *res = PyObject_CallOneArg(b->cb[i], b->arg[i]);
+        if (res == NULL) {
+            PyObject *context = PyTuple_Pack(2, b->cb[i], b->arg[i]);
+            green_report_error(st, context != NULL ? context : Py_None);
+            Py_XDECREF(context);
+        }
+        Py_XDECREF(res);
+        Py_CLEAR(b->cb[i]);
+        Py_CLEAR(b->arg[i]);
+    }
+    b->count = 0;
+    errors_restore(saved);
+}
+
+int
+green_run_soon(pseud_state *st, PyObject *cb, PyObject *arg)
+{
+    green_batch *b = open_batch;
+    if (b == NULL || b->count == (int)(sizeof(b->cb) / sizeof(b->cb[0])))
+        return green_run_callback(st, cb, arg);
+    b->cb[b->count] = Py_NewRef(cb);
+    b->arg[b->count] = Py_NewRef(arg);
+    b->count++;
+    return 0;
 }
 
 int

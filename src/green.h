@@ -69,6 +69,28 @@ int green_wake_later(pseud_state *st, PyObject *waiter, PyObject *value);
 /* hub.loop.run_callback(cb, arg): run cb(arg) from the hub soon. 0 / -1. */
 int green_run_callback(pseud_state *st, PyObject *cb, PyObject *arg);
 
+/* A hub callback that is already running (the RPC reading a batch of
+ * messages in the hub) can collect the wake-ups it causes and make them
+ * itself when it is done, instead of queueing each on the loop:
+ * green_batch_open, then green_run_soon (used by green_wake_later and by
+ * futures) puts cb(arg) in the batch, and green_batch_flush calls them in
+ * order, from the hub, before the callback returns. A wake-up then costs
+ * no loop callback object and no pass of the loop's callback queue
+ * (callgrind, sequential echo: see rpc_on_ready). Batches nest; a full
+ * batch falls back to run_callback. One open batch per thread (a hub's). */
+typedef struct green_batch {
+    struct green_batch *outer;      /* the batch open before this one */
+    int count;
+    PyObject *cb[32], *arg[32];     /* strong references */
+} green_batch;
+
+void green_batch_open(green_batch *b);
+/* Close `b` and run what it collected (errors go to the hub's
+ * handle_error, like a loop callback's). Keeps a pending exception. */
+GREEN_SWITCHES void green_batch_flush(pseud_state *st, green_batch *b);
+/* cb(arg) from the hub soon: into the open batch, else run_callback. */
+int green_run_soon(pseud_state *st, PyObject *cb, PyObject *arg);
+
 /* ---- watchers (timers and io); stop them with green_watcher_close */
 
 /* A started one-shot timer watcher calling cb(arg) after `seconds` (cb()

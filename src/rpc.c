@@ -792,6 +792,9 @@ static PyMethodDef rpc_methods[] = {
      "frames are bytes-like, or str sent as UTF-8."},
     {"send_work", (PyCFunction)(void (*)(void))rpc_send_work_method, METH_VARARGS | METH_KEYWORDS,
      "send_work($self, user_id, name, /, *args, **kwargs)\n--\n\nSend WORK; return a future."},
+    {"_hold_monitor", rpc_monitor_hold, METH_O,
+     "_hold_monitor($self, flag, /)\n--\n\nTests: leave the socket monitor's events waiting "
+     "while flag is true (the reader still hears them first when it needs to)."},
     {NULL},
 };
 

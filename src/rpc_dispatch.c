@@ -504,7 +504,7 @@ reads_in_hub(RPCObject *self)
 
 /* The fd watch's callback (from the hub): wake the parked reader when
  * input is waiting, or when the RPC stopped. */
-PyObject *
+GREEN_SWITCHES PyObject *
 rpc_on_ready(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
 {
     RPCObject *self = RPC(op);
@@ -520,7 +520,19 @@ rpc_on_ready(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
          * re-check: that receive processed libzmq's pending commands
          * before failing, so input arriving later raises a new edge
          * (-500 instructions per sequential call, callgrind). */
+        /* The futures resolved and the workers woken by this batch are
+         * switched to from here once it is handled, not through a loop
+         * callback each (green_batch). Callgrind, 3000 vs 9000 calls, one
+         * run: sequential echo client 33,979 -> 32,695 instructions a
+         * call, server 31,044 -> 29,610; pipelined client 18,648 ->
+         * 18,601, server 16,186 -> 15,984. The woken then run before the
+         * loop's other io watchers, the socket monitor's included:
+         * rpc_monitor.c's rule on the order of events and messages is
+         * what makes that safe. */
         int empty = 0;
+        green_batch wakes;
+        Py_INCREF(self);        /* the woken may stop and drop the RPC */
+        green_batch_open(&wakes);
         drain_batch(self, &empty);
         if (self->state == RPC_RUNNING && !empty)
             fdwatch_after_io(&self->watch, ZMQ_POLLIN);
@@ -529,6 +541,8 @@ rpc_on_ready(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
             pseud_log(self->st, "error", "pseud: error while reading: %R", exc);
             Py_XDECREF(exc);
         }
+        green_batch_flush(self->st, &wakes);
+        Py_DECREF(self);
         Py_RETURN_NONE;
     }
     PyObject *w = self->reader_waiter;

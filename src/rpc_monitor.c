@@ -16,6 +16,29 @@
  *  - an accepted connection that our libzmq closed (not the peer): a
  *    warning naming the peer.
  *
+ * Order. The events come on their own socket, so a message can be handled
+ * before or after the events of its connection, and a reconnected peer's
+ * new connection can deliver messages before its old connection's
+ * DISCONNECTED is heard; two connections of one routing id overlap. What
+ * libzmq does guarantee (one I/O thread) is that a connection's ACCEPTED or
+ * CONNECTED is queued before any of its messages reaches the socket, and
+ * that a DISCONNECTED is queued before its fd is closed (so before the
+ * number can be given to another connection). Hence the rule: a DISCONNECTED
+ * never declares a peer lost while a newer connection of that peer is
+ * alive or has delivered a message. Three things keep it:
+ *  - a message whose fd we know nothing of hears the waiting events first,
+ *    and who is lost is decided only after that message is counted;
+ *  - who is lost is decided only when a run of events reached the end of
+ *    the queue (the newer connection's ACCEPTED may be next in it);
+ *  - a message that matched its fd's peer before the monitor was heard may
+ *    be from the fd's next connection (the same number, reused): if that
+ *    connection begins in the same run, it takes over the peer until it
+ *    says otherwise (a message from another peer re-decides the first).
+ * What stays: a new connection that has not spoken yet carries no known
+ * peer (an accepted one's routing id comes with its first message), so if
+ * its events are heard before that message, the peer is declared lost and
+ * is back at that message (docs/guide/errors.rst).
+ *
  * Heartbeats (docs/guide/heartbeats.rst) are libzmq's ZMTP PING/PONG, which
  * the 'heartbeat' plugin turns on: a peer that stops answering them is a
  * lost connection like any other. The cost per message is one compare;
@@ -67,7 +90,7 @@ conn_slot(RPCObject *self, int fd, int grow)
         if (conns == NULL)
             return NULL;
         for (int i = self->nconns; i < n; i++)
-            conns[i] = (rpc_conn){NULL, NULL, -1, 0, 0};
+            conns[i] = (rpc_conn){.dupfd = -1};
         self->conns = conns;
         self->nconns = n;
     }
@@ -84,6 +107,41 @@ conn_forget(rpc_conn *c)
     c->dupfd = -1;
     c->live = 0;
     c->accepted = 0;
+    c->inherited = 0;
+}
+
+/* The hand-over of a slot's peer to the fd's next connection is only
+ * good within one run of events (see connection_lost). */
+static void
+prevs_clear(RPCObject *self)
+{
+    for (int i = 0; i < self->nconns && self->mon_prevs > 0; i++) {
+        rpc_conn *c = &self->conns[i];
+        if (c->prev_routing != NULL) {
+            Py_CLEAR(c->prev_routing);
+            Py_CLEAR(c->prev_user_id);
+            self->mon_prevs--;
+        }
+    }
+    self->mon_prevs = 0;
+}
+
+/* A connection began on slot c's fd: forget the last one, and take over
+ * its peer if connection_lost handed it over. */
+static void
+conn_begin(RPCObject *self, rpc_conn *c, int accepted)
+{
+    conn_forget(c);
+    c->live = 1;
+    c->accepted = accepted;
+    c->heard = self->mon_runs - 1;      /* nothing heard on it yet */
+    if (c->prev_routing != NULL) {
+        c->routing = c->prev_routing;   /* the references move */
+        c->user_id = c->prev_user_id;
+        c->prev_routing = c->prev_user_id = NULL;
+        c->inherited = 1;
+        self->mon_prevs--;
+    }
 }
 
 static int
@@ -266,8 +324,21 @@ connection_lost(RPCObject *self, int fd, const char *ep, size_t len)
         here = closed_here(c->dupfd);
         peer_address(c->dupfd, addr, sizeof(addr));
     }
-    if (c != NULL)
+    if (c != NULL) {
+        /* A message came on this fd since the last run of events ended:
+         * it may be from the fd's NEXT connection, whose ACCEPTED or
+         * CONNECTED is queued behind this event (libzmq closes the fd
+         * after sending DISCONNECTED, and the kernel gives the next
+         * connection the lowest free number). Its peer is then known only
+         * from that message, which matched this slot, so it goes over to
+         * the next connection on this fd if one begins in this run. */
+        if (c->routing != NULL && c->heard == self->mon_runs && c->prev_routing == NULL) {
+            c->prev_routing = Py_NewRef(c->routing);
+            c->prev_user_id = Py_XNewRef(c->user_id);
+            self->mon_prevs++;
+        }
         conn_forget(c);
+    }
 
     PyObject *mine = our_endpoint(self, ep, len, accepted);
     if (mine != NULL && self->reconnect_due != NULL) {
@@ -313,19 +384,20 @@ handle_event(RPCObject *self, unsigned event, int fd, const char *ep, size_t len
         c = conn_slot(self, fd, 1);
         if (c == NULL)
             return;
-        conn_forget(c);
-        c->live = c->accepted = 1;
+        conn_begin(self, c, 1);
         /* keep the socket open past libzmq's close, to see who closed it */
         c->dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
         return;
     case ZMQ_EVENT_CONNECTED:
         c = conn_slot(self, fd, 1);
         if (c != NULL) {
-            conn_forget(c);
-            c->live = 1;
+            conn_begin(self, c, 0);
             /* a Client knows who it connects to, before any message */
-            if (!self->is_server && self->peer_routing_id != Py_None)
-                c->routing = Py_NewRef(self->peer_routing_id);
+            if (!self->is_server && self->peer_routing_id != Py_None) {
+                Py_XSETREF(c->routing, Py_NewRef(self->peer_routing_id));
+                Py_CLEAR(c->user_id);
+                c->inherited = 0;
+            }
         }
         reconnect_not_due(self, ep, len);
         return;
@@ -382,14 +454,18 @@ decide_lost(RPCObject *self)
     Py_DECREF(pending);
 }
 
-/* Handle the monitor's waiting events, in order. Never raises. */
-static void
-monitor_drain(RPCObject *self)
+/* Handle the monitor's waiting events, in order; then, if that reached
+ * the end of them and `decide`, decide which peers are lost. 1 when every
+ * waiting event was handled (a run of events ended), else 0. Never
+ * raises. */
+static int
+monitor_drain(RPCObject *self, int decide)
 {
     if (self->mon_sock == NULL || self->mon_draining)
-        return;
+        return 0;
     self->mon_draining = 1;
     PyObject *saved = errors_save();
+    int emptied = 0;
     for (int i = 0; i < DRAIN_BATCH && self->mon_sock != NULL; i++) {
         /* an event is two frames: event number (16 bits) and value (32
          * bits, the fd here), then the endpoint; both arrive together */
@@ -397,6 +473,7 @@ monitor_drain(RPCObject *self)
         zmq_msg_init(&head);
         if (zmq_msg_recv(&head, self->mon_sock, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&head);
+            emptied = 1;
             break;
         }
         zmq_msg_init(&ep);
@@ -413,14 +490,22 @@ monitor_drain(RPCObject *self)
     }
     if (self->mon_sock != NULL)
         fdwatch_after_io(&self->mon_watch, ZMQ_POLLIN);
-    if (PyList_GET_SIZE(self->lost_pending) > 0)
-        decide_lost(self);
+    if (emptied) {
+        /* a run ended: hand-overs not taken up are void, and a message
+         * from now on is known to come after every event so far */
+        if (self->mon_prevs > 0)
+            prevs_clear(self);
+        self->mon_runs++;
+        if (decide && PyList_GET_SIZE(self->lost_pending) > 0)
+            decide_lost(self);
+    }
     if (PyErr_Occurred()) {
         pseud_log(self->st, "error", "pseud: error while handling a connection event");
         PyErr_Clear();
     }
     errors_restore(saved);
     self->mon_draining = 0;
+    return emptied;
 }
 
 static PyObject *
@@ -430,8 +515,21 @@ on_monitor(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     if (self->mon_sock == NULL)
         Py_RETURN_NONE;
     int events = fdwatch_fired(&self->mon_watch, args, nargs, ZMQ_POLLIN, NULL);
-    if (events & ZMQ_POLLIN)
-        monitor_drain(self);
+    if ((events & ZMQ_POLLIN) && !self->mon_held)
+        monitor_drain(self, 1);
+    Py_RETURN_NONE;
+}
+
+PyObject *
+rpc_monitor_hold(PyObject *op, PyObject *flag)
+{
+    RPCObject *self = RPC(op);
+    int held = PyObject_IsTrue(flag);
+    if (held < 0)
+        return NULL;
+    self->mon_held = held;
+    if (!held)
+        monitor_drain(self, 1);
     Py_RETURN_NONE;
 }
 
@@ -440,9 +538,11 @@ rpc_conn_learn(RPCObject *self, int fd, const char *routing, size_t len, const c
 {
     if (fd < 0 || self->mon_sock == NULL)
         return;
-    /* the end of an earlier connection that had this fd may not be heard
-     * yet: its events came before this message, so hear them first */
-    monitor_drain(self);
+    /* the end of an earlier connection that had this fd, and the start of
+     * this one, may not be heard yet: their events were queued before this
+     * message, so hear them first; but decide who is lost only once this
+     * message is counted (its peer is not lost: it just spoke) */
+    int emptied = monitor_drain(self, 0);
     rpc_conn *c = conn_slot(self, fd, 1);
     if (c == NULL)
         return;
@@ -450,15 +550,30 @@ rpc_conn_learn(RPCObject *self, int fd, const char *routing, size_t len, const c
     PyObject *r = PyBytes_FromStringAndSize(routing, (Py_ssize_t)len);
     PyObject *u = user_id != NULL && user_id[0] ? PyBytes_FromString(user_id) : NULL;
     if (r != NULL) {
+        if (c->inherited && c->routing != NULL) {
+            /* the peer handed over from the fd's previous connection was
+             * not this one's: it may have no connection left */
+            PyObject *entry = Py_BuildValue("(OOsi)", c->routing,
+                                            c->user_id ? c->user_id : Py_None,
+                                            "its connection ended", c->accepted);
+            if (entry == NULL || PyList_Append(self->lost_pending, entry) < 0)
+                PyErr_Clear();
+            Py_XDECREF(entry);
+        }
         Py_XSETREF(c->routing, r);
         Py_XSETREF(c->user_id, u);
         u = NULL;
         c->live = 1;
+        c->inherited = 0;
+        c->heard = self->mon_runs;
         /* back: send_to() reaches it again */
         gone_remove(self, c->routing);
         gone_remove(self, c->user_id);
     }
     Py_XDECREF(u);
+    PyErr_Clear();
+    if (emptied && PyList_GET_SIZE(self->lost_pending) > 0 && !self->mon_draining)
+        decide_lost(self);
     PyErr_Clear();
     errors_restore(saved);
 }
@@ -474,7 +589,7 @@ on_reconnect(PyObject *op, PyObject *unused)
     Py_CLEAR(self->reconnect_timer);
     if (self->sock == NULL || self->reconnect_due == NULL)
         Py_RETURN_NONE;
-    monitor_drain(self);    /* a retry announced meanwhile clears its entry */
+    monitor_drain(self, 1);     /* a retry announced meanwhile clears its entry */
     PyObject *due = PyDict_Keys(self->reconnect_due);
     if (due == NULL)
         return NULL;
@@ -570,6 +685,7 @@ rpc_monitor_close(RPCObject *self)
         zmq_close(self->mon_sock);
         self->mon_sock = NULL;
     }
+    prevs_clear(self);
     for (int i = 0; i < self->nconns; i++)
         conn_forget(&self->conns[i]);
     free(self->conns);
@@ -625,6 +741,8 @@ rpc_monitor_traverse(RPCObject *self, visitproc visit, void *arg)
     for (int i = 0; i < self->nconns; i++) {
         Py_VISIT(self->conns[i].routing);
         Py_VISIT(self->conns[i].user_id);
+        Py_VISIT(self->conns[i].prev_routing);
+        Py_VISIT(self->conns[i].prev_user_id);
     }
     return 0;
 }
@@ -643,5 +761,8 @@ rpc_monitor_clear(RPCObject *self)
     for (int i = 0; i < self->nconns; i++) {
         Py_CLEAR(self->conns[i].routing);
         Py_CLEAR(self->conns[i].user_id);
+        Py_CLEAR(self->conns[i].prev_routing);
+        Py_CLEAR(self->conns[i].prev_user_id);
     }
+    self->mon_prevs = 0;
 }

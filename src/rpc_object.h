@@ -45,6 +45,13 @@ typedef struct {
     int dupfd;                  /* accepted connections: our dup of the fd, or -1 */
     int live;                   /* between ACCEPTED/CONNECTED and DISCONNECTED */
     int accepted;               /* came to our bind(), not from our connect() */
+    int inherited;              /* routing taken over from the fd's previous
+                                 * connection, not yet heard from this one */
+    unsigned heard;             /* mon_runs when a message last came on it */
+    PyObject *prev_routing;     /* the fd's previous connection ended in this run
+                                 * of events after a message came on the fd:
+                                 * its routing and user id, for the next one */
+    PyObject *prev_user_id;
 } rpc_conn;
 
 typedef struct {
@@ -102,6 +109,9 @@ typedef struct {
     fdwatch mon_watch;          /* its ZMQ_FD, watched while RUNNING */
     PyObject *on_monitor;       /* bound builtin: the monitor watch's callback */
     int mon_draining;           /* events being handled: no nested drain */
+    int mon_held;               /* tests: the watch leaves events waiting */
+    unsigned mon_runs;          /* runs of events handled to the end so far */
+    int mon_prevs;              /* slots holding a prev_routing */
     rpc_conn *conns;            /* indexed by fd; nconns slots */
     int nconns;
     PyObject *endpoints;        /* list of the endpoints connect()ed (bytes) */
@@ -257,6 +267,10 @@ void rpc_monitor_close(RPCObject *self);
  * protocol error can be made again. 0 / -1. */
 int rpc_monitor_connected(RPCObject *self, PyObject *endpoint);
 void rpc_monitor_disconnected(RPCObject *self, PyObject *endpoint);
+/* _hold_monitor(flag), for tests: while held, the monitor's watch leaves
+ * the events waiting (as if the hub ran it after the reader); releasing
+ * handles them at once. */
+PyObject *rpc_monitor_hold(PyObject *op, PyObject *flag);
 
 /* If `routing` (a routing or user id) of a peer that had connected to us
  * was lost and is not back: PeerGoneError set and -1; else 0. (Calls to a
@@ -273,10 +287,13 @@ static inline void
 rpc_conn_seen(RPCObject *self, int fd, const char *routing, size_t len, const char *user_id)
 {
     if (fd >= 0 && fd < self->nconns) {
-        PyObject *known = self->conns[fd].routing;
+        rpc_conn *c = &self->conns[fd];
+        PyObject *known = c->routing;
         if (known != NULL && (size_t)PyBytes_GET_SIZE(known) == len
-            && memcmp(PyBytes_AS_STRING(known), routing, len) == 0)
+            && memcmp(PyBytes_AS_STRING(known), routing, len) == 0) {
+            c->heard = self->mon_runs;
             return;
+        }
     }
     rpc_conn_learn(self, fd, routing, len, user_id);
 }

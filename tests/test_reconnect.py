@@ -10,6 +10,7 @@ import sys
 import textwrap
 
 import gevent
+import gevent.select
 import pytest
 
 import pseud
@@ -216,3 +217,170 @@ def test_server_here_client_in_another_process(make_server):
     out, err = wait_exit(child, 150)
     assert child.returncode == 0, err[-2000:]
     assert out.split() == ['delivered', str(ROUNDS)]
+
+
+# ---------------------------------------- the monitor heard after a message
+#
+# The socket monitor's events come on their own socket, so a server can
+# handle a reconnected peer's messages before the events that say its old
+# connection ended and its new one began. Holding the monitor forces that
+# order: the peer must not be declared lost.
+
+RETURNING_PEER_SCRIPT = textwrap.dedent('''
+    import sys, gevent, gevent.select, pseud
+    server_id, endpoint, me = sys.argv[1:4]
+
+    def command():
+        while not gevent.select.select([sys.stdin], [], [], 0.05)[0]:
+            pass
+        return sys.stdin.readline().strip()
+
+    def peer():
+        # a server: its routing id is its user id, the same both times
+        c = pseud.Server(me, timeout=5)
+        c.register_rpc(name='me')(lambda: me)
+        c.connect(endpoint)
+        c.start()
+        return c
+
+    first = peer()
+    print(first.send_to(server_id).up('a').get(), flush=True)
+    assert command() == 'close'
+    first.stop()
+    print('closed', flush=True)
+    assert command() == 'again'
+    second = peer()
+    print('connected', flush=True)
+    word = command()
+    if word == 'call':
+        print(second.send_to(server_id).up('b').get(), flush=True)
+        word = command()
+    assert word == 'quit', word
+    second.stop()
+''')
+
+
+def read_line(child, seconds=30):
+    """The child's next stdout line, read cooperatively."""
+    for _ in range(int(seconds * 20)):
+        if gevent.select.select([child.stdout], [], [], 0.05)[0]:
+            return child.stdout.readline().strip()
+    pytest.fail('no line from the child in %s s' % seconds)
+
+
+def socket_fds():
+    """fd -> socket inode of this process's sockets."""
+    found = {}
+    for name in os.listdir('/proc/self/fd'):
+        try:
+            target = os.readlink('/proc/self/fd/' + name)
+        except OSError:
+            continue            # closed meanwhile
+        if target.startswith('socket:'):
+            found[int(name)] = target
+    return found
+
+
+class ReturningPeer:
+    """A peer in another process that calls the server, ends its
+    connection while the server's monitor is held (its old fd is closed,
+    the event waits), then connects again."""
+
+    def __init__(self, make_server, request):
+        self.server, endpoint = upper_server(make_server)
+        self.user_id = unique('rc_back')
+        self.child = subprocess.Popen(
+            [sys.executable, '-c', RETURNING_PEER_SCRIPT, self.server.user_id.decode(),
+             endpoint, self.user_id],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=HERE, env=dict(os.environ))
+        self.fillers = []
+        request.addfinalizer(self.cleanup)
+        before = socket_fds()
+        assert read_line(self.child) == 'A'
+        # the call was handled: the connection is known (its fd, and our dup)
+        self.new = {fd: inode for fd, inode in socket_fds().items() if before.get(fd) != inode}
+        assert len(self.new) == 2 and len(set(self.new.values())) == 1, self.new
+
+    def cleanup(self):
+        for fd in self.fillers:
+            os.close(fd)
+        if self.child.poll() is None:
+            self.child.kill()
+            self.child.communicate(timeout=5)
+
+    def tell(self, word):
+        self.child.stdin.write(word + '\n')
+        self.child.stdin.flush()
+
+    def close_held(self):
+        """End the first connection with the monitor held: -> its fd."""
+        self.server._hold_monitor(True)
+        self.tell('close')
+        assert read_line(self.child) == 'closed'
+        for _ in range(1000):   # libzmq closes its fd; our dup stays (held)
+            gone = [fd for fd in self.new if fd not in socket_fds()]
+            if gone:
+                break
+            gevent.sleep(0.01)
+        assert len(gone) == 1, 'the old connection was not closed in 10 s'
+        return gone[0]
+
+    def fill_below(self, fd):
+        """Take every free fd number below fd: the next socket gets fd."""
+        while True:
+            taken = os.open(os.devnull, os.O_RDONLY)
+            if taken >= fd:
+                os.close(taken)
+                return taken
+            self.fillers.append(taken)
+
+    def quit(self):
+        self.tell('quit')
+        out, err = wait_exit(self.child, 30)
+        assert self.child.returncode == 0, err[-2000:]
+
+
+def test_a_peer_back_on_the_same_fd_before_the_monitor_hears_is_not_lost(make_server, request):
+    """The new connection gets the old one's fd number (the fds below are
+    taken): its first message matches what that fd carried, and only then
+    come DISCONNECTED (old) and ACCEPTED (new)."""
+    peer = ReturningPeer(make_server, request)
+    old_fd = peer.close_held()
+    assert peer.fill_below(old_fd) == old_fd
+    peer.tell('again')
+    assert read_line(peer.child) == 'connected'
+    peer.tell('call')
+    assert read_line(peer.child) == 'B'         # handled with the monitor held
+    assert socket_fds().get(old_fd) not in (None, peer.new[old_fd]), \
+        'precondition: the new connection has the old fd number'
+    peer.server._hold_monitor(False)            # DISCONNECTED (old), ACCEPTED (new)
+    assert peer.server.send_to(peer.user_id.encode()).me().get() == peer.user_id
+    peer.quit()
+
+
+def test_a_peer_back_on_another_fd_before_the_monitor_hears_is_not_lost(make_server, request):
+    """The old fd number stays taken, so the new connection has another.
+    The server calls the peer as soon as its new connection is up; the
+    reply is the first message on it, and its handling hears the waiting
+    events first: the call must get its reply, not PeerGoneError."""
+    peer = ReturningPeer(make_server, request)
+    old_fd = peer.close_held()
+    peer.fillers.append(os.open(os.devnull, os.O_RDONLY))
+    assert peer.fillers[-1] <= old_fd
+    peer.tell('again')
+    assert read_line(peer.child) == 'connected'
+    for _ in range(1000):
+        try:    # sent once the server's socket has the new connection
+            reply = peer.server.send_to(peer.user_id.encode()).me()
+            break
+        except OSError as exc:
+            if 'no connected peer' not in str(exc):
+                raise
+            gevent.sleep(0.01)
+    else:
+        pytest.fail('the peer did not connect again in 10 s')
+    assert reply.get() == peer.user_id
+    peer.server._hold_monitor(False)
+    assert peer.server.send_to(peer.user_id.encode()).me().get() == peer.user_id
+    peer.quit()
