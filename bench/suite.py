@@ -199,7 +199,7 @@ def start_pair(launcher, row, scenario, count=None):
         peers.append(caller)
         first = caller.read()
         if first.get('event') == 'n/a':
-            return None, caller, peers, first['reason']
+            return None, workers, caller, peers, first['reason']
         responder = launcher.serve(row, 'connect', first['endpoint'])
         peers.append(responder)
         responder.read()
