@@ -3,11 +3,18 @@
  *
  *   raw_peer serve bind|connect ENDPOINT
  *   raw_peer call SCENARIO bind|connect ENDPOINT SECONDS   (-N: N calls)
+ *   raw_peer broker ENDPOINT WORKERS
+ *   raw_peer worker BACKEND
  *
  * Same line protocol with the driver as bench/peer.py (see control.py).
  * The body of a WORK message is the msgpack array ["echo", [payload], {}]
  * built below; the responder answers OK with the msgpack of the payload,
- * which it cuts out of the request instead of decoding it. */
+ * which it cuts out of the request instead of decoding it.
+ *
+ * broker and worker are the broker topology's floor (the broker's
+ * scenarios, docs/guide/scaling.rst): a broker that only moves frames
+ * between a frontend and a backend ROUTER, as pseud's broker routes them,
+ * and a responder that joins it the way a pseud worker does. */
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -23,6 +30,7 @@
 #define RESPONDER_ID "bench"
 #define WORK 0x03
 #define OK 0x01
+#define ERROR 0x10
 #define WORK_HEAD 7                 /* 0x93, 0xa4 "echo", 0x91 */
 #define IN_FLIGHT 100
 #define PROCESSES 50
@@ -30,6 +38,10 @@
 #define MEGABYTE (1 << 20)
 #define RSS_EVERY 250000            /* rss-3M: a checkpoint every RSS_EVERY calls */
 #define RSS_CALLS 3000000           /* (the driver reads both sides' RSS at each) */
+#define CALL_ID_LEN 8               /* broker: slot index + generation, 4 bytes each */
+#define CALL_SLOTS 1024             /* broker: calls in flight at most (10 x IN_FLIGHT) */
+#define MAX_WORKERS 64
+#define MAX_ID 255                  /* a ZeroMQ routing id is 1 to 255 bytes */
 
 static void die(const char *what)
 {
@@ -139,23 +151,30 @@ static int send_frame(void *sock, const void *data, size_t len, int more)
 
 /* ------------------------------------------------------------ responder */
 
-static int serve(int bind, const char *endpoint)
+/* A line from the driver asks for this process's usage. 0: stdin ended.
+ * A closed pipe polls as POLLHUP, which zmq_poll reports as ZMQ_POLLERR,
+ * not POLLIN: fgets then sees the end. */
+static int answer_usage(long dropped)
 {
-    void *ctx = zmq_ctx_new();
-    void *sock = router(ctx, 1);
-    attach(sock, bind, endpoint);
-    if (!bind) { printf("{\"endpoint\": \"%s\"}\n", endpoint); fflush(stdout); }
-    zmq_pollitem_t items[2] = {{sock, 0, ZMQ_POLLIN, 0}, {NULL, 0, ZMQ_POLLIN, 0}};
     char line[64];
+    if (!fgets(line, sizeof line, stdin)) return 0;
+    if (dropped < 0)
+        printf("{\"cpu\": %.6f, \"rss_kb\": %ld}\n", cpu_seconds(), rss_kb());
+    else
+        printf("{\"cpu\": %.6f, \"rss_kb\": %ld, \"dropped\": %ld}\n",
+               cpu_seconds(), rss_kb(), dropped);
+    fflush(stdout);
+    return 1;
+}
+
+/* Answers every WORK on `sock` until stdin ends. */
+static int respond(void *sock)
+{
+    zmq_pollitem_t items[2] = {{sock, 0, ZMQ_POLLIN, 0}, {NULL, 0, ZMQ_POLLIN, 0}};
     for (;;) {
         if (zmq_poll(items, 2, -1) < 0) die("poll");
-        /* the driver asks for usage; a closed pipe polls as POLLHUP, which
-         * zmq_poll reports as ZMQ_POLLERR, not POLLIN: fgets sees the end */
-        if (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) {
-            if (!fgets(line, sizeof line, stdin)) return 0;
-            printf("{\"cpu\": %.6f, \"rss_kb\": %ld}\n", cpu_seconds(), rss_kb());
-            fflush(stdout);
-        }
+        if ((items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) && !answer_usage(-1))
+            return 0;
         if (!(items[0].revents & ZMQ_POLLIN)) continue;
         int events = ZMQ_POLLIN;
         size_t size = sizeof events;
@@ -175,6 +194,254 @@ static int serve(int bind, const char *endpoint)
             }
             close_message(&m);
             size = sizeof events;
+        }
+    }
+}
+
+static int serve(int bind, const char *endpoint)
+{
+    void *ctx = zmq_ctx_new();
+    void *sock = router(ctx, 1);
+    attach(sock, bind, endpoint);
+    if (!bind) { printf("{\"endpoint\": \"%s\"}\n", endpoint); fflush(stdout); }
+    return respond(sock);
+}
+
+/* A worker behind the broker: the responder, connected to the broker's
+ * backend with ZMQ_PROBE_ROUTER as a pseud worker is (Server.connect_broker),
+ * so that its connection's first message, an empty probe, announces it.
+ * No fixed routing id: the broker uses the one it sees, and N workers need
+ * N different ones. */
+static int worker(const char *backend)
+{
+    int one = 1;
+    void *ctx = zmq_ctx_new();
+    void *sock = router(ctx, 0);
+    zmq_setsockopt(sock, ZMQ_PROBE_ROUTER, &one, sizeof one);
+    attach(sock, 0, backend);
+    printf("{\"event\": \"serving\"}\n");
+    fflush(stdout);
+    return respond(sock);
+}
+
+/* ------------------------------------------------------------ broker */
+
+/* A call at a worker: who asked (the client's routing id and uuid), the
+ * worker it went to, and the generation its call id carries, so that a
+ * stale or forged call id never matches a reused slot. */
+typedef struct {
+    zmq_msg_t client, uuid;
+    uint32_t gen, next;
+    int worker;                     /* -1: free */
+} call_t;
+
+typedef struct {
+    char id[MAX_ID];
+    size_t len;
+    int inflight;
+} worker_t;
+
+typedef struct {
+    void *front, *back;
+    call_t calls[CALL_SLOTS];
+    uint32_t free_head;             /* CALL_SLOTS: none free */
+    worker_t workers[MAX_WORKERS];
+    int nworkers;
+    long dropped;                   /* messages routed nowhere (see broker_front) */
+} broker_t;
+
+static int worker_find(broker_t *b, const void *id, size_t len)
+{
+    for (int w = 0; w < b->nworkers; w++)
+        if (b->workers[w].len == len && !memcmp(b->workers[w].id, id, len))
+            return w;
+    return -1;
+}
+
+/* The worker with the fewest calls in flight, or -1 with none. */
+static int worker_pick(broker_t *b)
+{
+    int best = -1;
+    for (int w = 0; w < b->nworkers; w++)
+        if (best < 0 || b->workers[w].inflight < b->workers[best].inflight)
+            best = w;
+    return best;
+}
+
+/* The worker is gone (a send to it was unroutable): its calls are
+ * dropped, the last worker takes its place. A floor measurement never
+ * loses one; this only keeps the table right if it happens. */
+static void worker_lost(broker_t *b, int w)
+{
+    for (uint32_t i = 0; i < CALL_SLOTS; i++) {
+        call_t *c = &b->calls[i];
+        if (c->worker == w) {
+            zmq_msg_close(&c->client); zmq_msg_init(&c->client);
+            zmq_msg_close(&c->uuid); zmq_msg_init(&c->uuid);
+            c->worker = -1;
+            c->next = b->free_head;
+            b->free_head = i;
+            b->dropped++;
+        } else if (c->worker == b->nworkers - 1) {
+            c->worker = w;
+        }
+    }
+    b->workers[w] = b->workers[--b->nworkers];
+}
+
+static void call_free(broker_t *b, uint32_t i)
+{
+    call_t *c = &b->calls[i];
+    b->workers[c->worker].inflight--;
+    zmq_msg_close(&c->client); zmq_msg_init(&c->client);
+    zmq_msg_close(&c->uuid); zmq_msg_init(&c->uuid);
+    c->worker = -1;
+    c->next = b->free_head;
+    b->free_head = i;
+}
+
+/* Moves a received frame out (zmq_msg_send empties it: zero copy). */
+static int send_part(void *sock, zmq_msg_t *part, int more)
+{
+    return zmq_msg_send(part, sock, more ? ZMQ_SNDMORE : 0) < 0 ? -1 : 0;
+}
+
+/* [client, '', v1, uuid, WORK, body] -> [worker, '', v1, call_id, WORK, body].
+ * No queue and no deadlines: with no worker or a full table the call is
+ * dropped, nothing is replied and it is counted (`dropped`, in the usage
+ * line); the caller would time out. The benchmark never gets there: it
+ * waits for its workers and keeps at most IN_FLIGHT calls in flight. */
+static void broker_front(broker_t *b, message_t *m)
+{
+    if (m->count != 6 || zmq_msg_size(&m->part[4]) != 1
+        || *(uint8_t *)zmq_msg_data(&m->part[4]) != WORK) {
+        b->dropped++;
+        return;
+    }
+    int w = worker_pick(b);
+    if (w < 0 || b->free_head == CALL_SLOTS) {
+        b->dropped++;
+        return;
+    }
+    uint32_t i = b->free_head;
+    call_t *c = &b->calls[i];
+    unsigned char id[CALL_ID_LEN];
+    c->gen++;
+    memcpy(id, &i, 4);
+    memcpy(id + 4, &c->gen, 4);
+    worker_t *wk = &b->workers[w];
+    /* an unroutable first frame sends nothing: stop there, or the next
+     * frame would be taken for a routing id */
+    if (send_frame(b->back, wk->id, wk->len, 1) < 0) {
+        b->dropped++;
+        if (zmq_errno() == EHOSTUNREACH) worker_lost(b, w);
+        return;
+    }
+    send_frame(b->back, "", 0, 1);
+    send_part(b->back, &m->part[2], 1);
+    send_frame(b->back, id, CALL_ID_LEN, 1);
+    send_part(b->back, &m->part[4], 1);
+    send_part(b->back, &m->part[5], 0);
+    b->free_head = c->next;
+    zmq_msg_move(&c->client, &m->part[0]);
+    zmq_msg_move(&c->uuid, &m->part[3]);
+    c->worker = w;
+    wk->inflight++;
+}
+
+/* A probe [worker, ''] announces a worker; a reply [worker, '', v1,
+ * call_id, OK|ERROR, body] goes back as [client, '', v1, uuid, type, body]. */
+static void broker_back(broker_t *b, message_t *m)
+{
+    size_t len = zmq_msg_size(&m->part[0]);
+    if (m->count == 2 && zmq_msg_size(&m->part[1]) == 0) {
+        if (len <= MAX_ID && b->nworkers < MAX_WORKERS
+            && worker_find(b, zmq_msg_data(&m->part[0]), len) < 0) {
+            worker_t *wk = &b->workers[b->nworkers++];
+            memcpy(wk->id, zmq_msg_data(&m->part[0]), len);
+            wk->len = len;
+            wk->inflight = 0;
+        }
+        return;
+    }
+    uint32_t i, gen;
+    if (m->count != 6 || zmq_msg_size(&m->part[3]) != CALL_ID_LEN
+        || zmq_msg_size(&m->part[4]) != 1) {
+        b->dropped++;
+        return;
+    }
+    uint8_t type = *(uint8_t *)zmq_msg_data(&m->part[4]);
+    memcpy(&i, zmq_msg_data(&m->part[3]), 4);
+    memcpy(&gen, (char *)zmq_msg_data(&m->part[3]) + 4, 4);
+    if ((type != OK && type != ERROR) || i >= CALL_SLOTS || b->calls[i].worker < 0
+        || b->calls[i].gen != gen
+        || worker_find(b, zmq_msg_data(&m->part[0]), len) != b->calls[i].worker) {
+        b->dropped++;
+        return;
+    }
+    call_t *c = &b->calls[i];
+    if (send_part(b->front, &c->client, 1) == 0) {     /* else the client is gone */
+        send_frame(b->front, "", 0, 1);
+        send_part(b->front, &m->part[2], 1);
+        send_part(b->front, &c->uuid, 1);
+        send_part(b->front, &m->part[4], 1);
+        send_part(b->front, &m->part[5], 0);
+    } else {
+        b->dropped++;
+    }
+    call_free(b, i);
+}
+
+/* Every message `sock` has now, each handed to `route`. */
+static void drain(broker_t *b, void *sock, void (*route)(broker_t *, message_t *))
+{
+    int events = ZMQ_POLLIN;
+    size_t size = sizeof events;
+    while (zmq_getsockopt(sock, ZMQ_EVENTS, &events, &size) == 0
+           && (events & ZMQ_POLLIN)) {
+        message_t m;
+        recv_message(sock, &m);
+        route(b, &m);
+        close_message(&m);
+        size = sizeof events;
+    }
+}
+
+static int broker(const char *endpoint, int workers)
+{
+    static broker_t b;              /* the call table: too big for the stack */
+    char front[256], back[256];
+    size_t len = sizeof front;
+    void *ctx = zmq_ctx_new();
+    b.front = router(ctx, 1);       /* the caller addresses RESPONDER_ID */
+    b.back = router(ctx, 0);
+    if (zmq_bind(b.front, endpoint) != 0) die("bind");
+    zmq_getsockopt(b.front, ZMQ_LAST_ENDPOINT, front, &len);
+    if (zmq_bind(b.back, endpoint) != 0) die("bind");
+    len = sizeof back;
+    zmq_getsockopt(b.back, ZMQ_LAST_ENDPOINT, back, &len);
+    for (uint32_t i = 0; i < CALL_SLOTS; i++) {
+        zmq_msg_init(&b.calls[i].client);
+        zmq_msg_init(&b.calls[i].uuid);
+        b.calls[i].worker = -1;
+        b.calls[i].next = i + 1;
+    }
+    b.free_head = 0;
+    printf("{\"endpoint\": \"%s\", \"backend\": \"%s\"}\n", front, back);
+    fflush(stdout);
+    int joined = 0;
+    zmq_pollitem_t items[3] = {{b.front, 0, ZMQ_POLLIN, 0}, {b.back, 0, ZMQ_POLLIN, 0},
+                               {NULL, 0, ZMQ_POLLIN, 0}};
+    for (;;) {
+        if (zmq_poll(items, 3, -1) < 0) die("poll");
+        if ((items[2].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) && !answer_usage(b.dropped))
+            return 0;
+        if (items[0].revents & ZMQ_POLLIN) drain(&b, b.front, broker_front);
+        if (items[1].revents & ZMQ_POLLIN) drain(&b, b.back, broker_back);
+        if (!joined && b.nworkers >= workers) {
+            joined = 1;
+            printf("{\"event\": \"joined\", \"workers\": %d}\n", b.nworkers);
+            fflush(stdout);
         }
     }
 }
@@ -336,7 +603,8 @@ static int call(const char *scenario, int bind, const char *endpoint, double sec
     if (!strcmp(scenario, "processes-50"))
         return call_processes(endpoint, seconds);
     int bulk = !strcmp(scenario, "bulk-1MB");
-    int flight = !strcmp(scenario, "pipelined") || !strcmp(scenario, "rss-3M") ? IN_FLIGHT : 1;
+    int flight = !strcmp(scenario, "pipelined") || !strcmp(scenario, "broker-pipelined")
+                 || !strcmp(scenario, "rss-3M") ? IN_FLIGHT : 1;
     void *ctx = zmq_ctx_new();
     caller_t c = open_caller(ctx, bind, endpoint, bulk ? MEGABYTE : SMALL);
     double elapsed;
@@ -367,7 +635,13 @@ int main(int argc, char **argv)
         return serve(!strcmp(argv[2], "bind"), argv[3]);
     if (argc == 6 && !strcmp(argv[1], "call"))
         return call(argv[2], !strcmp(argv[3], "bind"), argv[4], atof(argv[5]));
+    if (argc == 4 && !strcmp(argv[1], "broker") && atoi(argv[3]) > 0)
+        return broker(argv[2], atoi(argv[3]));
+    if (argc == 3 && !strcmp(argv[1], "worker"))
+        return worker(argv[2]);
     fprintf(stderr, "usage: raw_peer serve bind|connect ENDPOINT\n"
-                    "       raw_peer call SCENARIO bind|connect ENDPOINT SECONDS\n");
+                    "       raw_peer call SCENARIO bind|connect ENDPOINT SECONDS\n"
+                    "       raw_peer broker ENDPOINT WORKERS\n"
+                    "       raw_peer worker BACKEND\n");
     return 1;
 }
