@@ -29,7 +29,8 @@ RSS_TOLERANCE_KB = 64              # growth up to this is allocator settling, no
 RSS_CHECKPOINTS = tuple(range(RSS_EVERY, RSS_CALLS + 1, RSS_EVERY))
 CPU_IN_FLIGHT = 64
 RSS_ROWS = ('raw-c', 'pseud-native')    # the rows that make 3M calls in reasonable time
-BROKER_ROWS = ('pseud-native',)          # the broker is pseud-native's own
+BROKER_ROWS = ('pseud-native',)          # the broker is pseud-native's own...
+BROKER_FLOOR_ROWS = ('raw-c', 'pseud-native')   # ...with raw_peer's as its floor (echo only)
 
 Scenario = namedtuple('Scenario', 'name loop payload batch reverse unit title '
                       'method workers greenlets rows base',
@@ -40,12 +41,12 @@ SCENARIOS = {s.name: s for s in (
              'echo 30 B, one call in flight'),
     Scenario('broker-sequential', 'sequential', SMALL, 100, False, 'calls/s',
              'echo 30 B, one call in flight, through a broker to one worker',
-             workers=1, rows=BROKER_ROWS, base='sequential'),
+             workers=1, rows=BROKER_FLOOR_ROWS, base='sequential'),
     Scenario('pipelined', 'pipelined', SMALL, 100, False, 'calls/s',
              'echo 30 B, 100 calls in flight'),
     Scenario('broker-pipelined', 'pipelined', SMALL, 100, False, 'calls/s',
              'echo 30 B, 100 calls in flight, through a broker to one worker',
-             workers=1, rows=BROKER_ROWS, base='pipelined'),
+             workers=1, rows=BROKER_FLOOR_ROWS, base='pipelined'),
     Scenario('bulk-1MB', 'sequential', MEGABYTE, 1, False, 'MB/s',
              'echo 1 MiB bytes (argument and result), one in flight'),
     Scenario('greenlets-100', 'concurrent', SMALL, 1, False, 'calls/s',
@@ -73,5 +74,5 @@ SCENARIOS = {s.name: s for s in (
 # ``--only broker``: the broker's scenarios and the direct ones they are
 # compared with
 GROUPS = {'broker': tuple(n for n, s in SCENARIOS.items()
-                          if s.rows == BROKER_ROWS or
+                          if s.workers or s.rows == BROKER_ROWS or
                           any(o.base == n for o in SCENARIOS.values()))}

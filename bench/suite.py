@@ -122,17 +122,20 @@ class Launcher:
             self.python[label] = args.native_python
             self.module[label] = NATIVE
         self.wrap = []              # a command prefix (valgrind) for every process
+        self.wrap_role = None       # or one per process: role -> prefix (syscounts.py)
         self.extra_env = {}
 
     def _env(self, row):
         return dict(self.env[row], **self.extra_env)
 
-    def _peer(self, argv, row):
-        return Peer(self.wrap + argv, self._env(row), self.args.line_timeout)
+    def _peer(self, argv, row, role):
+        """``role``: client, server, broker or worker."""
+        wrap = self.wrap_role(role) if self.wrap_role else self.wrap
+        return Peer(wrap + argv, self._env(row), self.args.line_timeout)
 
-    def _python_peer(self, row, *argv):
+    def _python_peer(self, row, role, *argv):
         return self._peer([self.python[row], os.path.join(HERE, 'peer.py'), argv[0],
-                           self.module[row]] + list(argv[1:]), row)
+                           self.module[row]] + list(argv[1:]), row, role)
 
     def _burn(self, scenario):
         """peer.py's option to serve burn(), for the scenarios that call it."""
@@ -142,26 +145,31 @@ class Launcher:
 
     def serve(self, row, mode, endpoint, scenario=None):
         if row == 'raw-c':
-            return self._peer([self.args.raw_c, 'serve', mode, endpoint], row)
-        return self._python_peer(row, 'serve', mode, endpoint, *self._burn(scenario))
+            return self._peer([self.args.raw_c, 'serve', mode, endpoint], row, 'server')
+        return self._python_peer(row, 'server', 'serve', mode, endpoint,
+                                 *self._burn(scenario))
 
     def broker(self, row, endpoint, scenario):
         """A broker whose frontend and backend bind at ``endpoint``; it says
         when the scenario's workers have all joined."""
-        return self._python_peer(row, 'broker', endpoint, '--workers',
+        if row == 'raw-c':
+            return self._peer([self.args.raw_c, 'broker', endpoint, str(scenario.workers)],
+                              row, 'broker')
+        return self._python_peer(row, 'broker', 'broker', endpoint, '--workers',
                                  str(scenario.workers))
 
     def worker(self, row, backend, scenario):
-        return self._python_peer(row, 'worker', backend, *self._burn(scenario))
+        if row == 'raw-c':
+            return self._peer([self.args.raw_c, 'worker', backend], row, 'worker')
+        return self._python_peer(row, 'worker', 'worker', backend, *self._burn(scenario))
 
     def call(self, row, scenario, mode, endpoint, count=None):
         seconds = str(self.args.seconds)
         if row == 'raw-c':
             return self._peer([self.args.raw_c, 'call', scenario, mode, endpoint,
-                               str(-count) if count else seconds], row)
+                               str(-count) if count else seconds], row, 'client')
         extra = ['--calls', str(count)] if count else ['--seconds', seconds]
-        return self._peer([self.python[row], os.path.join(HERE, 'peer.py'), 'call',
-                           self.module[row], scenario, mode, endpoint] + extra, row)
+        return self._python_peer(row, 'client', 'call', scenario, mode, endpoint, *extra)
 
     def broken(self, row):
         """Why a row cannot run here (its package missing), or None."""
@@ -419,12 +427,15 @@ def targets(results):
 
     def versus(name, factor, text):
         """pseud-native in scenario ``name`` vs in its base scenario: the
-        median of the ratios of the same repetitions."""
+        median of the ratios of the same repetitions; with raw-c's same
+        ratio beside it where measured (raw_peer's broker: the floor)."""
         pair = results.get(name, {}).get(NATIVE, {}).get('vs_base')
         if pair is None:
             return (text, None, 'not measured')
-        return (text, pair['median'] >= factor, '%.2fx (paired, spread %s)' % (
-            pair['median'], _pct(pair['spread']).strip()))
+        floor = results[name].get('raw-c', {}).get('vs_base')
+        return (text, pair['median'] >= factor, '%.2fx (paired, spread %s)%s' % (
+            pair['median'], _pct(pair['spread']).strip(),
+            '; raw-c\'s own: %.2fx' % floor['median'] if floor else ''))
 
     out.append(versus('broker-sequential', 0.6, 'broker sequential >= 0.6 x direct'))
     out.append(versus('broker-pipelined', 0.5, 'broker pipelined >= 0.5 x direct'))
