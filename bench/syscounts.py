@@ -1,7 +1,10 @@
-"""System calls and page faults per call, client and server: counts that,
-like callgrind's instructions, hardly depend on how busy the machine is.
+"""System calls and page faults per call, client and server (in the
+broker's scenarios client, broker and worker): counts that, like
+callgrind's instructions, hardly depend on how busy the machine is.
 
-For each scenario and row the pair runs twice under ``strace -f -c``
+For each scenario and row the processes (started as suite.start_pair
+starts them: a broker's workers too, each counted, all workers summed as
+one role) run twice under ``strace -f -c``
 (every thread: libzmq's I/O thread included) and twice under ``perf stat
 -e minor-faults,major-faults``, making N calls after the warm-up, then 3N;
 ``(count(3N) - count(N)) / 2N`` is one call's share, as in callgrind.py.
@@ -17,10 +20,11 @@ import subprocess
 import tempfile
 
 from scenarios import SCENARIOS
-from suite import NATIVE, end_peers
+from suite import NATIVE, end_peers, pick_scenarios, runs_row, start_pair
 
 SCENARIO_NAMES = ('sequential', 'send_to', 'bulk-1MB', 'pipelined')
 COUNT_ROWS = ('raw-c', NATIVE)
+ROLES = ('client', 'server', 'broker', 'worker')     # the order of the table
 TOOLS = {
     'strace': lambda out: ['strace', '-f', '-c', '-o', out],
     'perf': lambda out: ['perf', 'stat', '-e', 'minor-faults,major-faults',
@@ -53,33 +57,23 @@ def _perf_counts(path):
 
 
 def _one(args, launcher, row, scenario, count, tool, outdir):
-    """A pair under `tool` for `count` calls: {role: {name: count}}."""
+    """The scenario's processes, as start_pair starts them, each under
+    `tool`, for `count` calls: {role: {name: count}}, the roles client and
+    server, or client, broker and worker (all workers together)."""
     tag = '%s.%s.%d.%s' % (re.sub(r'[^\w.-]', '_', row), scenario.name, count, tool)
-    paths = {role: os.path.join(outdir, '%s.%s' % (tag, role)) for role in ('client', 'server')}
+    files = []                      # (role, path) of every process started
+
+    def wrap(role):
+        path = os.path.join(outdir, '%s.%s.%d' % (tag, role, len(files)))
+        files.append((role, path))
+        return TOOLS[tool](path)
+
     peers = []
-
-    def wrapped(role, start):
-        launcher.wrap = TOOLS[tool](paths[role])
-        try:
-            peer = start()
-        finally:
-            launcher.wrap = []
-        peers.append(peer)
-        return peer
-
+    launcher.wrap_role = wrap
     try:
-        any_port = 'tcp://127.0.0.1:*'
-        if scenario.reverse:
-            caller = wrapped('client', lambda: launcher.call(row, scenario.name, 'bind',
-                                                             any_port, count))
-            endpoint = caller.read()['endpoint']
-            responder = wrapped('server', lambda: launcher.serve(row, 'connect', endpoint))
-            responder.read()
-        else:
-            responder = wrapped('server', lambda: launcher.serve(row, 'bind', any_port))
-            endpoint = responder.read()['endpoint']
-            caller = wrapped('client', lambda: launcher.call(row, scenario.name, 'connect',
-                                                             endpoint, count))
+        responder, workers, caller, peers, na = start_pair(launcher, row, scenario, count)
+        if na:
+            raise RuntimeError(na)
         ready = caller.read()
         if ready.get('event') == 'n/a':
             raise RuntimeError(ready['reason'])
@@ -87,18 +81,25 @@ def _one(args, launcher, row, scenario, count, tool, outdir):
         done = caller.read(timeout=args.line_timeout + 300)
         if done.get('calls') != count:
             raise RuntimeError('%s made %s calls, not %d' % (row, done.get('calls'), count))
-        caller.finish()
-        responder.finish()          # end of stdin: it exits, the tool writes its file
+        # end of stdin: each exits, the tool writes its file
+        for peer in [caller, responder] + workers:
+            peer.finish()
     finally:
+        launcher.wrap_role = None
         end_peers(launcher, peers)
     parse = _perf_counts if tool == 'perf' else _strace_counts
-    return {role: parse(path) for role, path in paths.items()}
+    out = {}
+    for role, path in files:
+        mine = out.setdefault(role, {})
+        for name, value in parse(path).items():
+            mine[name] = mine.get(name, 0) + value
+    return out
 
 
 def _per_call(small, large, calls):
     return {role: {k: (large[role].get(k, 0) - small[role].get(k, 0)) / calls
                    for k in set(small[role]) | set(large[role])}
-            for role in ('client', 'server')}
+            for role in large}
 
 
 def run(args, launcher, rows, say):
@@ -107,7 +108,7 @@ def run(args, launcher, rows, say):
             raise SystemExit('--syscalls needs strace and perf (apt-get install strace '
                              'linux-perf)')
     wanted = [r for r in rows if r in COUNT_ROWS or launcher.module.get(r) == NATIVE]
-    names = args.only.split(',') if args.only else SCENARIO_NAMES
+    names = pick_scenarios(args) if args.only else SCENARIO_NAMES
     small = args.callgrind_calls
     results = {}
     outdir = tempfile.mkdtemp(prefix='bench-syscalls-')
@@ -118,6 +119,10 @@ def run(args, launcher, rows, say):
             for row in wanted:
                 say('# syscalls: %s %s (%d and %d calls)' % (row, name, calls, 3 * calls))
                 entry = {}
+                if not runs_row(scenario, row, launcher.module):
+                    results.setdefault(name, {})[row] = {
+                        'na': 'run for %s only' % ', '.join(scenario.rows)}
+                    continue
                 try:
                     for tool in ('strace', 'perf'):
                         one = _one(args, launcher, row, scenario, calls, tool, outdir)
@@ -134,15 +139,18 @@ def run(args, launcher, rows, say):
 def print_table(results, say, detail=8):
     say('\n## system calls and page faults per call ((count(3N) - count(N)) / 2N, '
         'all threads; strace -f -c, perf stat)')
+    width = max([12] + [len(name) for name in results])
     for name, table in results.items():
         for row, r in table.items():
             if 'na' in r:
-                say('%-12s %-24s n/a   %s' % (name, row, r['na'][:70]))
+                say('%-*s %-24s n/a   %s' % (width, name, row, r['na'][:70]))
                 continue
-            for role in ('client', 'server'):
+            for role in ROLES:
+                if role not in r['strace']:
+                    continue
                 sc = r['strace'][role]
                 top = sorted(((v, k) for k, v in sc.items() if v >= 0.05), reverse=True)
                 pf = r['perf'][role]
-                say('%-12s %-12s %-6s syscalls %6.2f  minor faults %6.2f | %s' % (
-                    name, row, role, sum(sc.values()), pf.get('minor-faults', 0.0),
+                say('%-*s %-12s %-6s syscalls %6.2f  minor faults %6.2f | %s' % (
+                    width, name, row, role, sum(sc.values()), pf.get('minor-faults', 0.0),
                     ', '.join('%s %.2f' % (k, v) for v, k in top[:detail])))
