@@ -87,6 +87,8 @@ broker_close(BrokerObject *b)
 
 static PyMethodDef on_ready_def = {"_on_ready", (PyCFunction)(void (*)(void))broker_on_ready,
                                    METH_FASTCALL, NULL};
+static PyMethodDef on_monitor_def = {
+    "_on_monitor", (PyCFunction)(void (*)(void))broker_on_monitor, METH_FASTCALL, NULL};
 static PyMethodDef on_tick_def = {"_on_tick", broker_on_tick, METH_NOARGS, NULL};
 
 static int
@@ -187,9 +189,10 @@ broker_init(PyObject *op, PyObject *args, PyObject *kwds)
         || fdwatch_init(&b->wm, st, b->mon) < 0)
         goto fail;
     b->on_ready = PyCMethod_New(&on_ready_def, op, NULL, NULL);
+    b->on_monitor = PyCMethod_New(&on_monitor_def, op, NULL, NULL);
     b->on_tick = PyCMethod_New(&on_tick_def, op, NULL, NULL);
     b->users = PyDict_New();
-    if (b->on_ready == NULL || b->on_tick == NULL || b->users == NULL)
+    if (b->on_ready == NULL || b->on_monitor == NULL || b->on_tick == NULL || b->users == NULL)
         goto fail;
     return 0;
 fail:
@@ -272,7 +275,7 @@ broker_start(PyObject *op, PyObject *unused)
     if (b->tick == NULL && (b->tick = green_timer_repeat_new(b->st, TICK)) == NULL)
         return NULL;
     if (fdwatch_start(&b->wf, b->on_ready) < 0 || fdwatch_start(&b->wb, b->on_ready) < 0
-        || fdwatch_start(&b->wm, b->on_ready) < 0
+        || fdwatch_start(&b->wm, b->on_monitor) < 0
         || green_watcher_start(b->tick, b->on_tick, NULL) < 0) {
         fdwatch_stop(&b->wf);
         fdwatch_stop(&b->wb);
@@ -281,7 +284,8 @@ broker_start(PyObject *op, PyObject *unused)
     }
     b->running = 1;
     /* whatever arrived before: the edges may be gone */
-    if (green_run_callback(b->st, b->on_ready, Py_None) < 0)
+    if (green_run_callback(b->st, b->on_ready, Py_None) < 0
+        || green_run_callback(b->st, b->on_monitor, Py_None) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -378,6 +382,7 @@ broker_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(b->front_view);
     Py_VISIT(b->back_view);
     Py_VISIT(b->on_ready);
+    Py_VISIT(b->on_monitor);
     Py_VISIT(b->on_tick);
     Py_VISIT(b->tick);
     Py_VISIT(b->users);
@@ -395,6 +400,7 @@ broker_clear(PyObject *op)
     Py_CLEAR(b->front_view);
     Py_CLEAR(b->back_view);
     Py_CLEAR(b->on_ready);
+    Py_CLEAR(b->on_monitor);
     Py_CLEAR(b->on_tick);
     Py_CLEAR(b->users);
     fdwatch_clear(&b->wf);

@@ -47,7 +47,7 @@ typedef struct {
     PyObject *context;          /* the pyzmq Context they live in, kept alive; or NULL */
     fdwatch wf, wb, wm;
     PyObject *front_view, *back_view;
-    PyObject *on_ready, *on_tick, *tick;
+    PyObject *on_ready, *on_monitor, *on_tick, *tick;
     PyObject *users;            /* dict user id -> client routing id (secured frontend) */
     PyObject *service_id;
     int running, closed, secured;
@@ -86,8 +86,10 @@ broker_after_io(BrokerObject *b)
 }
 
 /* The hub callbacks (broker_route.c), wrapped as methods by broker_init:
- * the three sockets' fd watches, and the tick timer. */
+ * the frontend's and backend's fd watches, the monitor's, and the tick
+ * timer. */
 PyObject *broker_on_ready(PyObject *op, PyObject *const *args, Py_ssize_t nargs);
+PyObject *broker_on_monitor(PyObject *op, PyObject *const *args, Py_ssize_t nargs);
 PyObject *broker_on_tick(PyObject *op, PyObject *unused);
 
 #endif

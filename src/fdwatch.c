@@ -134,10 +134,16 @@ fdwatch_after_io(fdwatch *w, int wanted)
     errors_restore(saved);
 }
 
+void
+fdwatch_woken(fdwatch *w)
+{
+    w->wake_scheduled = 0;
+}
+
 int
 fdwatch_fired(fdwatch *w, PyObject *const *args, Py_ssize_t nargs, int wanted, int *missed)
 {
-    w->wake_scheduled = 0;
+    fdwatch_woken(w);
     int events = fdwatch_events(w);
     int by_safety = nargs == 1 && args[0] == Py_True;
     int was_missed = by_safety && w->handle != NULL && (events & wanted) != 0;

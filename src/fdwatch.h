@@ -52,6 +52,13 @@ int fdwatch_events(fdwatch *w);
  * raises. */
 void fdwatch_after_io(fdwatch *w, int wanted);
 
+/* First thing in the callback of an owner that reads the socket until
+ * EAGAIN there instead of reading ZMQ_EVENTS (a recv that finds nothing
+ * processes libzmq's commands just as ZMQ_EVENTS does, so reading
+ * ZMQ_EVENTS first would only repeat that check): clears wake_scheduled
+ * only. */
+void fdwatch_woken(fdwatch *w);
+
 /* First thing in the owner's callback, with its arguments: clears
  * wake_scheduled and returns fdwatch_events(). `wanted` is what the owner's
  * waiters want: a safety-timer run that finds it ready counts a missed
