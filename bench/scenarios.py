@@ -30,7 +30,8 @@ RSS_CHECKPOINTS = tuple(range(RSS_EVERY, RSS_CALLS + 1, RSS_EVERY))
 CPU_IN_FLIGHT = 64
 RSS_ROWS = ('raw-c', 'pseud-native')    # the rows that make 3M calls in reasonable time
 BROKER_ROWS = ('pseud-native',)          # the broker is pseud-native's own...
-BROKER_FLOOR_ROWS = ('raw-c', 'pseud-native')   # ...with raw_peer's as its floor (echo only)
+MIXED = 'pseud-native+raw-broker'        # pseud-native's peers through raw_peer's broker
+BROKER_FLOOR_ROWS = ('raw-c', 'pseud-native', MIXED)   # ...with raw_peer's as its floor (echo only)
 
 Scenario = namedtuple('Scenario', 'name loop payload batch reverse unit title '
                       'method workers greenlets rows base',

@@ -26,9 +26,9 @@ if HERE not in sys.path:           # the bench modules, also under python -P
 import burn  # noqa: E402
 import machine  # noqa: E402
 import reaper  # noqa: E402
-from scenarios import (GROUPS, MEGABYTE, RSS_CALLS, RSS_EVERY, RSS_FROM,  # noqa: E402
-                       RSS_ROWS, RSS_SCENARIO, RSS_TOLERANCE_KB, SCENARIOS)
-ROWS = ('raw-c', 'raw-pyzmq-gevent', 'pseud-1.0.1', 'zerorpc', 'mprpc', 'pseud-native')
+from scenarios import (GROUPS, MEGABYTE, MIXED, RSS_CALLS, RSS_EVERY,  # noqa: E402
+                       RSS_FROM, RSS_ROWS, RSS_SCENARIO, RSS_TOLERANCE_KB, SCENARIOS)
+ROWS = ('raw-c', 'raw-pyzmq-gevent', 'pseud-1.0.1', 'zerorpc', 'mprpc', 'pseud-native', MIXED)
 NATIVE = 'pseud-native'
 PYTHON_PEERS = ('raw-pyzmq-gevent', 'pseud-1.0.1', 'zerorpc', 'mprpc')
 RSS_NA = ('run for %s only: raw-pyzmq-gevent (7k calls/s) timed out before 1M calls '
@@ -111,11 +111,12 @@ class Launcher:
         peers_env = dict(base, PYTHONPATH=HERE)
         self.env = {row: peers_env for row in PYTHON_PEERS}
         self.env[NATIVE] = native_env
-        self.env['hang'] = native_env
+        self.env['hang'] = self.env[MIXED] = native_env
         self.env['raw-c'] = base
         self.python = {row: args.peers_python for row in PYTHON_PEERS}
-        self.python[NATIVE] = self.python['hang'] = args.native_python
+        self.python[NATIVE] = self.python['hang'] = self.python[MIXED] = args.native_python
         self.module = {row: row for row in self.env}
+        self.module[MIXED] = NATIVE
         if args.compare_path:
             label = args.compare_label
             self.env[label] = dict(base, PYTHONPATH=os.pathsep.join([args.compare_path, HERE]))
@@ -152,7 +153,7 @@ class Launcher:
     def broker(self, row, endpoint, scenario):
         """A broker whose frontend and backend bind at ``endpoint``; it says
         when the scenario's workers have all joined."""
-        if row == 'raw-c':
+        if row in ('raw-c', MIXED):
             return self._peer([self.args.raw_c, 'broker', endpoint, str(scenario.workers)],
                               row, 'broker')
         return self._python_peer(row, 'broker', 'broker', endpoint, '--workers',
@@ -173,8 +174,10 @@ class Launcher:
 
     def broken(self, row):
         """Why a row cannot run here (its package missing), or None."""
+        if row in ('raw-c', MIXED) and not os.access(self.args.raw_c, os.X_OK):
+            return 'raw_peer not compiled'
         if row == 'raw-c':
-            return None if os.access(self.args.raw_c, os.X_OK) else 'raw_peer not compiled'
+            return None
         code = 'import rows; rows.load(%r)' % self.module[row]
         out = subprocess.run([self.python[row], '-c', code], env=self.env[row], cwd=HERE,
                              capture_output=True, text=True, timeout=60)
@@ -314,7 +317,11 @@ def _pct(spread):
 
 
 def runs_row(scenario, row, modules):
-    """Whether the scenario is measured for this row (its module)."""
+    """Whether the scenario is measured for this row (its module). The
+    mixed row runs only where raw_peer's broker is, and their bases."""
+    if row == MIXED:
+        return row in (scenario.rows or ()) or any(
+            s.base == scenario.name and row in (s.rows or ()) for s in SCENARIOS.values())
     return scenario.rows is None or modules.get(row, row) in scenario.rows
 
 
@@ -427,15 +434,19 @@ def targets(results):
 
     def versus(name, factor, text):
         """pseud-native in scenario ``name`` vs in its base scenario: the
-        median of the ratios of the same repetitions; with raw-c's same
-        ratio beside it where measured (raw_peer's broker: the floor)."""
+        median of the ratios of the same repetitions; beside it, where
+        measured, the same ratio through raw_peer's broker (the floor):
+        pseud-native's peers (what pseud's broker could at best reach)
+        and raw-c's."""
         pair = results.get(name, {}).get(NATIVE, {}).get('vs_base')
         if pair is None:
             return (text, None, 'not measured')
-        floor = results[name].get('raw-c', {}).get('vs_base')
+        floors = ['%s %.2fx' % (label, results[name][row]['vs_base']['median'])
+                  for row, label in ((MIXED, 'pseud peers'), ('raw-c', 'raw-c peers'))
+                  if 'vs_base' in results[name].get(row, {})]
         return (text, pair['median'] >= factor, '%.2fx (paired, spread %s)%s' % (
             pair['median'], _pct(pair['spread']).strip(),
-            '; raw-c\'s own: %.2fx' % floor['median'] if floor else ''))
+            '; via raw_peer\'s broker: ' + ', '.join(floors) if floors else ''))
 
     out.append(versus('broker-sequential', 0.6, 'broker sequential >= 0.6 x direct'))
     out.append(versus('broker-pipelined', 0.5, 'broker pipelined >= 0.5 x direct'))

@@ -1,7 +1,7 @@
 """``pseud broker``: run a load-balancing broker (docs/guide/scaling.rst).
 
     pseud broker --frontend tcp://*:5555 --backend tcp://*:5556 --id svc
-                 [--max-in-flight 16] [--max-queue 1000] [--timeout 5]
+                 [--max-in-flight 64] [--max-queue 1000] [--timeout 5]
                  [--security plain|trusted_peer|trusted_curve]
                  [--curve-public-key=K --curve-secret-key=K] [--allow NAME=KEY]...
                  [--backend-curve-public-key=K --backend-curve-secret-key=K
@@ -23,6 +23,7 @@ from typing import Any, Sequence
 
 import pseud
 from pseud._cli_keys import curve_key, named_key
+from pseud.broker import DEFAULT_MAX_IN_FLIGHT
 
 EXIT_USAGE = 64
 
@@ -39,8 +40,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         help='endpoint(s) to bind for workers (repeatable)')
     parser.add_argument('--id', required=True, dest='service_id',
                         help="the service id clients address (Server('svc'))")
-    parser.add_argument('--max-in-flight', type=int, default=16,
-                        help='calls one worker runs at once (default 16)')
+    parser.add_argument('--max-in-flight', type=int, default=DEFAULT_MAX_IN_FLIGHT,
+                        help='calls one worker runs at once (default %d)'
+                        % DEFAULT_MAX_IN_FLIGHT)
     parser.add_argument('--max-queue', type=int, default=1000,
                         help='calls that may wait for a free worker (default 1000)')
     parser.add_argument('--timeout', type=float, default=5.0,

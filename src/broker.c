@@ -118,7 +118,7 @@ broker_init(PyObject *op, PyObject *args, PyObject *kwds)
                              "heartbeat", "max_message_size", "zap", NULL};
     BrokerObject *b = B(op);
     PyObject *sid_in;
-    int max_in_flight = 16;
+    int max_in_flight = 64;      /* pseud/broker.py: DEFAULT_MAX_IN_FLIGHT */
     Py_ssize_t max_queue = 1000;
     double timeout = 5.0, heartbeat = 0.5;
     long long max_message_size = 64 * 1024 * 1024;
