@@ -1,24 +1,26 @@
 """Instructions per call under valgrind's callgrind: a figure that does not
 depend on how busy the machine is, so runs on different days compare.
 
-For each row and scenario (sequential, pipelined) the responder and the
-caller both run under callgrind, twice: once making N calls after the
-warm-up, once 3N. Everything that does not depend on the number of calls
-(interpreter start, imports, connecting, the warm-up, exit) is the same in
-both runs, so ``(I(3N) - I(N)) / 2N`` is the cost of one call, on each side
-(all threads of the process, so libzmq's I/O thread included)."""
+For each row and scenario (sequential, pipelined; bulk-1MB and the
+broker's two echo scenarios with --only) every process of the scenario
+runs under callgrind, as percall.py starts them: the responder and the
+caller, or in the broker's scenarios the caller, the broker and its
+workers. Each runs twice: once making N calls after the warm-up, once 3N.
+Everything that does not depend on the number of calls (interpreter
+start, imports, connecting, the warm-up, exit) is the same in both runs,
+so ``(I(3N) - I(N)) / 2N`` is the cost of one call, for each role (all
+threads of each process, so libzmq's I/O thread included; the workers
+summed)."""
 import glob
 import os
 import re
 import shutil
 import subprocess
-import tempfile
 
+import percall
 from scenarios import SCENARIOS
-from suite import NATIVE, end_peers
 
 SCENARIO_NAMES = ('sequential', 'pipelined')
-CALLGRIND_ROWS = ('raw-c', NATIVE)
 SUMMARY_LINES = 80       # the functions that make up 95% of the instructions, at most
 
 
@@ -32,44 +34,44 @@ def _total(path):
     raise RuntimeError('no totals in %s' % path)
 
 
+def _valgrind(path):
+    # %p: a process that forked would write a file of its own, not share one
+    return ['valgrind', '--tool=callgrind', '--quiet',
+            '--callgrind-out-file=%s.%%p' % path]
+
+
 def _one(args, launcher, row, scenario, count, outdir):
-    """Run a pair under callgrind for ``count`` calls: (client Ir, server Ir)."""
-    tag = '%s.%s.%d' % (re.sub(r'[^\w.-]', '_', row), scenario.name, count)
-    launcher.wrap = ['valgrind', '--tool=callgrind', '--quiet',
-                     '--callgrind-out-file=%s/%s.%%q{BENCH_ROLE}.%%p' % (outdir, tag)]
-    peers = []
-    try:
-        launcher.extra_env = {'BENCH_ROLE': 'server', 'PYTHONHASHSEED': '0'}
-        # start_pair starts the responder first (not reversed scenarios)
-        responder = launcher.serve(row, 'bind', 'tcp://127.0.0.1:*')
-        peers.append(responder)
-        endpoint = responder.read()['endpoint']
-        launcher.extra_env = {'BENCH_ROLE': 'client', 'PYTHONHASHSEED': '0'}
-        caller = launcher.call(row, scenario.name, 'connect', endpoint, count)
-        peers.append(caller)
-        caller.read()                                  # ready
-        caller.send('go')
-        done = caller.read(timeout=args.line_timeout + 600)
-        if done.get('calls') != count:
-            raise RuntimeError('%s made %s calls, not %d' % (row, done.get('calls'), count))
-        caller.finish()
-        responder.finish()        # end of stdin: it exits, callgrind writes its file
-    finally:
-        launcher.wrap, launcher.extra_env = [], {}
-        end_peers(launcher, peers)
-    files = {role: glob.glob('%s/%s.%s.*' % (outdir, tag, role)) for role in ('client', 'server')}
-    for role, found in files.items():
+    """The scenario's processes under callgrind for ``count`` calls:
+    [(role, callgrind file)], one per process."""
+    files = []
+    for role, path in percall.run_counted(args, launcher, row, scenario, count, _valgrind,
+                                          outdir, env={'PYTHONHASHSEED': '0'}):
+        found = glob.glob(path + '.*')
         if len(found) != 1:
-            raise RuntimeError('%s: %d callgrind files for the %s' % (tag, len(found), role))
-    return _total(files['client'][0]), _total(files['server'][0]), files
+            raise RuntimeError('%s %s: %d callgrind files for a %s process'
+                               % (row, scenario.name, len(found), role))
+        files.append((role, found[0]))
+    return files
+
+
+def _names(files):
+    """[(name, path)]: a process's role, numbered when the role has several
+    processes (worker1, worker2, ...)."""
+    roles = [role for role, _ in files]
+    seen = {}
+    out = []
+    for role, path in files:
+        seen[role] = seen.get(role, 0) + 1
+        out.append((role if roles.count(role) == 1 else '%s%d' % (role, seen[role]), path))
+    return out
 
 
 def _annotate(files, dest, label):
     os.makedirs(dest, exist_ok=True)
-    for role, found in files.items():
+    for name, path in _names(files):
         text = subprocess.run(['callgrind_annotate', '--auto=no', '--threshold=95',
-                               found[0]], capture_output=True, text=True, timeout=120).stdout
-        with open(os.path.join(dest, '%s.%s.txt' % (label, role)), 'w') as fh:
+                               path], capture_output=True, text=True, timeout=120).stdout
+        with open(os.path.join(dest, '%s.%s.txt' % (label, name)), 'w') as fh:
             fh.write('\n'.join(text.splitlines()[:SUMMARY_LINES]) + '\n')
 
 
@@ -98,11 +100,13 @@ def _per_function(path):
 def _per_call_profile(small_files, large_files, calls, dest, label):
     """What one call costs in each function: the two runs' per-function
     counts subtracted and divided by the calls between them (start-up and
-    exit cancel out, as in the totals), with the total per library."""
+    exit cancel out, as in the totals), with the total per library; the
+    workers summed."""
     os.makedirs(dest, exist_ok=True)
-    for role in ('client', 'server'):
-        small = _per_function(small_files[role][0])
-        large = _per_function(large_files[role][0])
+    smalls = percall.per_role(small_files, _per_function)
+    larges = percall.per_role(large_files, _per_function)
+    for role, large in larges.items():
+        small = smalls.get(role, {})
         per_call = {k: (large.get(k, 0) - small.get(k, 0)) / calls
                     for k in set(small) | set(large)}
         total = sum(per_call.values())
@@ -121,49 +125,54 @@ def _per_call_profile(small_files, large_files, calls, dest, label):
             fh.write('\n'.join(lines) + '\n')
 
 
+def _unsupported(scenario):
+    if scenario.reverse or scenario.loop not in ('sequential', 'pipelined'):
+        return 'not in the callgrind mode'
+    return None
+
+
 def run(args, launcher, rows, say):
     if not shutil.which('valgrind'):
         raise SystemExit('--callgrind needs valgrind (bench/run.sh installs it)')
-    wanted = [r for r in rows if r in CALLGRIND_ROWS or launcher.module.get(r) == NATIVE]
     small, large = args.callgrind_calls, 3 * args.callgrind_calls
-    results = {}
-    outdir = tempfile.mkdtemp(prefix='bench-callgrind-')
-    try:
-        for name in (args.only.split(',') if args.only else SCENARIO_NAMES):
-            scenario = SCENARIOS[name]
-            if scenario.reverse or scenario.loop not in ('sequential', 'pipelined'):
-                results.setdefault(name, {})['-'] = {'na': 'not in the callgrind mode'}
-                continue
-            for row in wanted:
-                say('# callgrind: %s %s (%d and %d calls)' % (row, name, small, large))
-                try:
-                    c1, s1, small_files = _one(args, launcher, row, scenario, small, outdir)
-                    c2, s2, files = _one(args, launcher, row, scenario, large, outdir)
-                except Exception as exc:        # one row's failure is its row's n/a
-                    results.setdefault(name, {})[row] = {'na': str(exc)[:200]}
-                    continue
-                results.setdefault(name, {})[row] = {
-                    'client_ir': (c2 - c1) / (large - small),
-                    'server_ir': (s2 - s1) / (large - small),
-                    'calls': [small, large], 'client_totals': [c1, c2],
-                    'server_totals': [s1, s2]}
-                if args.profiles:
-                    label = '%s.%s' % (re.sub(r'[^\w.-]', '_', row), name)
-                    _annotate(files, args.profiles, label)
-                    _per_call_profile(small_files, files, large - small, args.profiles, label)
-    finally:
-        shutil.rmtree(outdir, ignore_errors=True)
-    return results
+
+    def measure(row, scenario, outdir):
+        say('# callgrind: %s %s (%d and %d calls)' % (row, scenario.name, small, large))
+        small_files = _one(args, launcher, row, scenario, small, outdir)
+        files = _one(args, launcher, row, scenario, large, outdir)
+        one, three = percall.per_role(small_files, _total), percall.per_role(files, _total)
+        entry = {'ir': {role: (three[role] - one[role]) / (large - small) for role in three},
+                 'totals': {role: [one[role], three[role]] for role in three},
+                 'processes': percall.per_role(files, lambda path: 1),
+                 'calls': [small, large]}
+        if args.profiles:
+            label = '%s.%s' % (re.sub(r'[^\w.-]', '_', row), scenario.name)
+            _annotate(files, args.profiles, label)
+            _per_call_profile(small_files, files, large - small, args.profiles, label)
+        return entry
+
+    return percall.run_all(args, launcher, rows, SCENARIO_NAMES, measure, _unsupported)
 
 
 def print_table(results, say):
+    """The direct scenarios (client and server), then the broker's (client,
+    broker and worker: all workers together)."""
     say('\n## instructions per call (callgrind; (I(3N) - I(N)) / 2N, all threads)')
-    say('%-12s %-24s %14s %14s %14s' % ('scenario', 'row', 'client Ir/c', 'server Ir/c',
-                                        'total Ir/c'))
-    for name, table in results.items():
-        for row, r in table.items():
-            if 'na' in r:
-                say('%-12s %-24s %14s   %s' % (name, row, 'n/a', r['na'][:70]))
-                continue
-            say('%-12s %-24s %14.0f %14.0f %14.0f' % (
-                name, row, r['client_ir'], r['server_ir'], r['client_ir'] + r['server_ir']))
+    for roles, through_broker in ((('client', 'server'), False),
+                                  (('client', 'broker', 'worker'), True)):
+        names = [n for n in results if bool(SCENARIOS[n].workers) == through_broker]
+        if not names:
+            continue
+        width = max([12] + [len(n) for n in names])
+        if through_broker:
+            say('')
+        say('%-*s %-24s %s %14s' % (width, 'scenario', 'row', ' '.join(
+            '%14s' % ('%s Ir/c' % role) for role in roles), 'total Ir/c'))
+        for name in names:
+            for row, r in results[name].items():
+                if 'na' in r:
+                    say('%-*s %-24s %14s   %s' % (width, name, row, 'n/a', r['na'][:70]))
+                    continue
+                ir = [r['ir'].get(role, 0.0) for role in roles]
+                say('%-*s %-24s %s %14.0f' % (width, name, row, ' '.join(
+                    '%14.0f' % value for value in ir), sum(r['ir'].values())))

@@ -122,8 +122,9 @@ class Launcher:
             self.env[label] = dict(base, PYTHONPATH=os.pathsep.join([args.compare_path, HERE]))
             self.python[label] = args.native_python
             self.module[label] = NATIVE
-        self.wrap = []              # a command prefix (valgrind) for every process
-        self.wrap_role = None       # or one per process: role -> prefix (syscounts.py)
+        # role -> a command prefix (a measuring tool) for each process
+        # started, and more environment for each (percall.py)
+        self.wrap_role = None
         self.extra_env = {}
 
     def _env(self, row):
@@ -131,7 +132,7 @@ class Launcher:
 
     def _peer(self, argv, row, role):
         """``role``: client, server, broker or worker."""
-        wrap = self.wrap_role(role) if self.wrap_role else self.wrap
+        wrap = self.wrap_role(role) if self.wrap_role else []
         return Peer(wrap + argv, self._env(row), self.args.line_timeout)
 
     def _python_peer(self, row, role, *argv):
@@ -323,6 +324,17 @@ def runs_row(scenario, row, modules):
         return row in (scenario.rows or ()) or any(
             s.base == scenario.name and row in (s.rows or ()) for s in SCENARIOS.values())
     return scenario.rows is None or modules.get(row, row) in scenario.rows
+
+
+def not_run(scenario, row, modules):
+    """Why the scenario is not measured for this row, or None if it is."""
+    if runs_row(scenario, row, modules):
+        return None
+    if scenario.name == RSS_SCENARIO:
+        return RSS_NA
+    if scenario.rows:
+        return 'run for %s only' % ', '.join(scenario.rows)
+    return "run for the broker's echo scenarios and their bases only"
 
 
 def print_tables(results, scenarios, rows, modules):
@@ -565,12 +577,9 @@ def run_rates(args, launcher, rows, names, began):
         for name in names:
             scenario = SCENARIOS[name]
             for row in order:
-                if broken[row]:
-                    runs[name, row].append({'na': broken[row]})
-                elif not runs_row(scenario, row, launcher.module):
-                    runs[name, row].append({'na': 'run for %s only'
-                                                  % ', '.join(scenario.rows)
-                                            if name != RSS_SCENARIO else RSS_NA})
+                why = broken[row] or not_run(scenario, row, launcher.module)
+                if why:
+                    runs[name, row].append({'na': why})
                 elif name == RSS_SCENARIO and rep:
                     runs[name, row].append({'skip': True})       # once is enough
                 else:

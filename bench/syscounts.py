@@ -2,29 +2,22 @@
 broker's scenarios client, broker and worker): counts that, like
 callgrind's instructions, hardly depend on how busy the machine is.
 
-For each scenario and row the processes (started as suite.start_pair
-starts them: a broker's workers too, each counted, all workers summed as
-one role) run twice under ``strace -f -c``
-(every thread: libzmq's I/O thread included) and twice under ``perf stat
--e minor-faults,major-faults``, making N calls after the warm-up, then 3N;
-``(count(3N) - count(N)) / 2N`` is one call's share, as in callgrind.py.
+For each scenario and row the processes (started by percall.py as a
+timed run starts them: a broker's workers too, all workers summed as one
+role) run twice under ``strace -f -c`` (every thread: libzmq's I/O
+thread included) and twice under ``perf stat -e
+minor-faults,major-faults``, making N calls after the warm-up, then 3N;
+``(count(3N) - count(N)) / 2N`` is one call's share.
 strace slows every system call down, so how many messages one wake-up
 finds (and so epoll_wait and ZMQ_FD reads per call) can shift a little
 from an untraced run: compare rows measured the same way, not these
 counts with a quiet run's rates."""
-import glob
-import os
 import re
 import shutil
-import subprocess
-import tempfile
 
-from scenarios import SCENARIOS
-from suite import NATIVE, end_peers, pick_scenarios, runs_row, start_pair
+import percall
 
 SCENARIO_NAMES = ('sequential', 'send_to', 'bulk-1MB', 'pipelined')
-COUNT_ROWS = ('raw-c', NATIVE)
-ROLES = ('client', 'server', 'broker', 'worker')     # the order of the table
 TOOLS = {
     'strace': lambda out: ['strace', '-f', '-c', '-o', out],
     'perf': lambda out: ['perf', 'stat', '-e', 'minor-faults,major-faults',
@@ -57,43 +50,11 @@ def _perf_counts(path):
 
 
 def _one(args, launcher, row, scenario, count, tool, outdir):
-    """The scenario's processes, as start_pair starts them, each under
-    `tool`, for `count` calls: {role: {name: count}}, the roles client and
-    server, or client, broker and worker (all workers together)."""
-    tag = '%s.%s.%d.%s' % (re.sub(r'[^\w.-]', '_', row), scenario.name, count, tool)
-    files = []                      # (role, path) of every process started
-
-    def wrap(role):
-        path = os.path.join(outdir, '%s.%s.%d' % (tag, role, len(files)))
-        files.append((role, path))
-        return TOOLS[tool](path)
-
-    peers = []
-    launcher.wrap_role = wrap
-    try:
-        responder, workers, caller, peers, na = start_pair(launcher, row, scenario, count)
-        if na:
-            raise RuntimeError(na)
-        ready = caller.read()
-        if ready.get('event') == 'n/a':
-            raise RuntimeError(ready['reason'])
-        caller.send('go')
-        done = caller.read(timeout=args.line_timeout + 300)
-        if done.get('calls') != count:
-            raise RuntimeError('%s made %s calls, not %d' % (row, done.get('calls'), count))
-        # end of stdin: each exits, the tool writes its file
-        for peer in [caller, responder] + workers:
-            peer.finish()
-    finally:
-        launcher.wrap_role = None
-        end_peers(launcher, peers)
-    parse = _perf_counts if tool == 'perf' else _strace_counts
-    out = {}
-    for role, path in files:
-        mine = out.setdefault(role, {})
-        for name, value in parse(path).items():
-            mine[name] = mine.get(name, 0) + value
-    return out
+    """The scenario's processes, each under `tool`, for `count` calls:
+    {role: {name: count}}, the roles client and server, or client, broker
+    and worker (all workers together)."""
+    files = percall.run_counted(args, launcher, row, scenario, count, TOOLS[tool], outdir)
+    return percall.per_role(files, _perf_counts if tool == 'perf' else _strace_counts)
 
 
 def _per_call(small, large, calls):
@@ -107,33 +68,20 @@ def run(args, launcher, rows, say):
         if not shutil.which(tool):
             raise SystemExit('--syscalls needs strace and perf (apt-get install strace '
                              'linux-perf)')
-    wanted = [r for r in rows if r in COUNT_ROWS or launcher.module.get(r) == NATIVE]
-    names = pick_scenarios(args) if args.only else SCENARIO_NAMES
-    small = args.callgrind_calls
-    results = {}
-    outdir = tempfile.mkdtemp(prefix='bench-syscalls-')
-    try:
-        for name in names:
-            scenario = SCENARIOS[name]
-            calls = small if scenario.unit != 'MB/s' else max(small // 10, 10)
-            for row in wanted:
-                say('# syscalls: %s %s (%d and %d calls)' % (row, name, calls, 3 * calls))
-                entry = {}
-                if not runs_row(scenario, row, launcher.module):
-                    results.setdefault(name, {})[row] = {
-                        'na': 'run for %s only' % ', '.join(scenario.rows)}
-                    continue
-                try:
-                    for tool in ('strace', 'perf'):
-                        one = _one(args, launcher, row, scenario, calls, tool, outdir)
-                        three = _one(args, launcher, row, scenario, 3 * calls, tool, outdir)
-                        entry[tool] = _per_call(one, three, 2 * calls)
-                except Exception as exc:        # one row's failure is its row's n/a
-                    entry = {'na': str(exc)[:200]}
-                results.setdefault(name, {})[row] = entry
-    finally:
-        shutil.rmtree(outdir, ignore_errors=True)
-    return results
+
+    def measure(row, scenario, outdir):
+        calls = args.callgrind_calls
+        if scenario.unit == 'MB/s':
+            calls = max(calls // 10, 10)
+        say('# syscalls: %s %s (%d and %d calls)' % (row, scenario.name, calls, 3 * calls))
+        entry = {}
+        for tool in ('strace', 'perf'):
+            one = _one(args, launcher, row, scenario, calls, tool, outdir)
+            three = _one(args, launcher, row, scenario, 3 * calls, tool, outdir)
+            entry[tool] = _per_call(one, three, 2 * calls)
+        return entry
+
+    return percall.run_all(args, launcher, rows, SCENARIO_NAMES, measure)
 
 
 def print_table(results, say, detail=8):
@@ -145,7 +93,7 @@ def print_table(results, say, detail=8):
             if 'na' in r:
                 say('%-*s %-24s n/a   %s' % (width, name, row, r['na'][:70]))
                 continue
-            for role in ROLES:
+            for role in percall.ROLES:
                 if role not in r['strace']:
                     continue
                 sc = r['strace'][role]
