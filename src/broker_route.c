@@ -640,23 +640,27 @@ drain(BrokerObject *b, void *sock, int is_front, int *settled)
  * rather than starving the hub's other callbacks. */
 #define ROUNDS 4
 
+/* Drain one side; what it handled may have been sent to the other. */
+static void
+drain_side(BrokerObject *b, int is_front, int *unsettled, int *other_unsettled)
+{
+    int settled;
+    int n = drain(b, is_front ? b->front : b->back, is_front, &settled);
+    *unsettled = !settled;
+    *other_unsettled |= n > 0;
+}
+
 static void
 route(BrokerObject *b)
 {
-    int back_unsettled = 1, front_unsettled = 1, settled;
+    int back_unsettled = 1, front_unsettled = 1;
     for (int round = 0; round < ROUNDS && (back_unsettled || front_unsettled); round++) {
-        if (back_unsettled) {
-            int n = drain(b, b->back, 0, &settled);
-            back_unsettled = !settled;
-            front_unsettled |= n > 0;
-        }
+        if (back_unsettled)
+            drain_side(b, 0, &back_unsettled, &front_unsettled);
         if (b->closed)
             return;
-        if (front_unsettled) {
-            int n = drain(b, b->front, 1, &settled);
-            front_unsettled = !settled;
-            back_unsettled |= n > 0;
-        }
+        if (front_unsettled)
+            drain_side(b, 1, &front_unsettled, &back_unsettled);
         if (b->closed)
             return;
     }
