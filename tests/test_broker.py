@@ -212,7 +212,9 @@ def test_flood_longer_than_one_wake_up_loses_nothing(make_broker, make_worker, c
     """A wake-up of the broker moves at most 256 messages a socket a round
     and 4 rounds (src/broker_route.c): a pipelined flood of 3000 calls a
     client needs many, each queued again by the one before. Every call
-    must come back with its own result."""
+    must come back with its own result. (A missed re-queue would only
+    delay the rest until the broker's 0.1 s tick, which this cannot see;
+    a message lost at a batch's edge fails it.)"""
     calls = 3000
     broker = make_broker(max_queue=clients * calls, timeout=60)
     make_worker(broker, lambda s: s.register_rpc(name='echo')(lambda payload: payload))
