@@ -12,6 +12,7 @@ import sys
 import time
 
 import gevent
+import gevent.event
 import pytest
 
 import pseud
@@ -157,6 +158,79 @@ def test_least_outstanding_and_max_in_flight(make_broker, worker_processes, clie
     assert [w['in_flight'] for w in broker.stats()['workers'].values()] == [1, 1]
     pids = [f.get() for f in futures]
     assert sorted(pids) == sorted([p.pid for p in procs] * 2)
+
+
+def test_max_in_flight_defaults_to_64(make_broker, make_worker, client_of):
+    """docs/guide/scaling.rst: max_in_flight (64). A broker made without it
+    gives one worker 64 calls at once and queues the rest."""
+    from pseud import _broker_cli
+    from pseud.broker import DEFAULT_MAX_IN_FLIGHT
+    # only max_in_flight is left to its default: the queue's timeout must
+    # outlast the wait for the 64 calls on a loaded machine
+    broker = make_broker(timeout=30)
+    release = gevent.event.Event()
+    running = []
+
+    def register(server):
+        @server.register_rpc(name='held')
+        def held(n):
+            running.append(n)
+            release.wait()
+            return n * 2
+
+    make_worker(broker, register)
+    wait_until(lambda: len(broker.stats()['workers']) == 1, what='the worker joining')
+    client = client_of(broker, timeout=30)
+    futures = [client.held(n) for n in range(70)]
+    try:
+        wait_until(lambda: len(running) == 64 and broker.stats()['queued'] == 6,
+                   what='64 calls running at the worker and 6 queued')
+        gevent.sleep(0.3)     # the limit holds: no 65th call reaches the worker
+        stats = broker.stats()
+        assert len(running) == 64
+        assert stats['in_flight'] == 64 and stats['queued'] == 6
+        assert [w['in_flight'] for w in stats['workers'].values()] == [64]
+    finally:
+        release.set()
+    assert [f.get() for f in futures] == [n * 2 for n in range(70)]
+    assert sorted(running) == list(range(70))
+    stats = broker.stats()
+    assert stats['routed'] == stats['replied'] == 70
+    assert stats['in_flight'] == stats['queued'] == 0
+    # the same default for pseud.Broker and `pseud broker` (--max-in-flight)
+    assert DEFAULT_MAX_IN_FLIGHT == 64
+    args = _broker_cli.build_parser().parse_args(
+        ['--frontend', ANY, '--backend', ANY, '--id', 'svc'])
+    assert args.max_in_flight == DEFAULT_MAX_IN_FLIGHT
+    assert '(default 64)' in ' '.join(_broker_cli.build_parser().format_help().split())
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize('clients', [1, 2])
+def test_flood_longer_than_one_wake_up_loses_nothing(make_broker, make_worker, client_of,
+                                                      clients):
+    """A wake-up of the broker moves at most 256 messages a socket a round
+    and 4 rounds (src/broker_route.c): a pipelined flood of 3000 calls a
+    client needs many, each queued again by the one before. Every call
+    must come back with its own result. (A missed re-queue would only
+    delay the rest until the broker's 0.1 s tick, which this cannot see;
+    a message lost at a batch's edge fails it.)"""
+    calls = 3000
+    broker = make_broker(max_queue=clients * calls, timeout=60)
+    make_worker(broker, lambda s: s.register_rpc(name='echo')(lambda payload: payload))
+    wait_until(lambda: len(broker.stats()['workers']) == 1, what='the worker joining')
+    senders = [client_of(broker, timeout=60) for _ in range(clients)]
+    payloads = [[b'%d:%d:' % (c, n) + b'x' * (n % 97) for n in range(calls)]
+                for c in range(clients)]
+    futures = [[sender.echo(p) for p in sent] for sender, sent in zip(senders, payloads)]
+    with gevent.Timeout(60, AssertionError('the flood did not come back within 60s')):
+        results = [[f.get() for f in batch] for batch in futures]
+    assert results == payloads
+    stats = broker.stats()
+    assert stats['routed'] == stats['replied'] == clients * calls
+    assert stats['queued'] == stats['in_flight'] == 0
+    assert stats['rejected'] == stats['expired'] == stats['lost'] == 0
+    assert [w['served'] for w in stats['workers'].values()] == [clients * calls]
 
 
 def test_least_outstanding_prefers_the_idle_worker(make_broker, make_worker, client_of):
