@@ -627,7 +627,8 @@ drain(BrokerObject *b, void *sock, int is_front, int *settled)
  * fdwatch.c's rule asks but with as few libzmq calls as it allows: each
  * one that finds nothing costs the broker a getpid() and a poll() inside
  * libzmq, and in a sequential exchange the broker makes one wake-up per
- * message, so eleven such checks a wake-up were a fifth of its CPU.
+ * message: eleven such checks a wake-up before this, about three now
+ * (90 -> 60 system calls per sequential call in the broker, strace).
  *
  * A socket is "unsettled" until a recv on it has found nothing after the
  * last libzmq call on it (that recv processes libzmq's commands, as a
